@@ -1,0 +1,93 @@
+"""Tokenise once, then batch texts of similar length so padding stays small."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+
+@dataclass
+class Tokenized:
+    """Token ids of many texts, unpadded, and how many were cut at `max_length`."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    truncated: np.ndarray
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+
+
+def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> Tokenized:
+    """Tokenise without padding; flag texts longer than `max_length` tokens."""
+    encoded = tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_overflowing_tokens=False,
+        return_length=False,
+    )
+    ids = encoded["input_ids"]
+    # A text was cut when it filled the window exactly and has more tokens past it;
+    # a cheap check: re-tokenise only those that filled the window.
+    full = [i for i, row in enumerate(ids) if len(row) >= max_length]
+    truncated = np.zeros(len(ids), dtype=bool)
+    if full:
+        longer = tokenizer([texts[i] for i in full], truncation=False, padding=False)["input_ids"]
+        for i, row in zip(full, longer, strict=True):
+            truncated[i] = len(row) > max_length
+    return Tokenized(ids, encoded.get("token_type_ids"), truncated)
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Batches of indices in length order (for inference: least padding)."""
+    order = np.argsort(-lengths, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 50) -> list[np.ndarray]:
+    """Shuffled batches of similar-length texts (for training).
+
+    Texts are shuffled, cut into pools of `pool` batches, sorted by length
+    inside each pool and batched; then the batches are shuffled. Each batch
+    pads little while the order still changes every epoch.
+    """
+    order = rng.permutation(len(lengths))
+    batches = []
+    span = batch_size * pool
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def collate(tokens: Tokenized, indices: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad one batch to its longest text."""
+    rows = [tokens.input_ids[i] for i in indices]
+    width = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        input_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+        attention_mask[r, : len(row)] = 1
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if tokens.token_type_ids is not None:
+        token_type_ids = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, i in enumerate(indices):
+            types = tokens.token_type_ids[i]
+            token_type_ids[r, : len(types)] = torch.tensor(types, dtype=torch.long)
+        batch["token_type_ids"] = token_type_ids
+    return batch
+
+
+def iterate(tokens: Tokenized, batches: list[np.ndarray], pad_id: int) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+    """Yield (indices, padded tensors) for each batch."""
+    for indices in batches:
+        yield indices, collate(tokens, indices, pad_id)

@@ -1,0 +1,259 @@
+"""`TextClassifier`: the Python API — fit, predict, predict_proba, evaluate, save, load."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from textheads import __version__
+from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config
+from textheads.data.dataset import LabelledData, Source, load_labelled, load_texts
+from textheads.encoder import load_encoder
+from textheads.errors import ConfigError, DataError, NotFittedError
+from textheads.evaluation import evaluate_outputs
+from textheads.io import write_text_atomic
+from textheads.model import TextHeadsConfig, TextHeadsModel
+from textheads.predict import Predictions, decide, predict_outputs, to_records
+from textheads.saving import load_model_dir, save_model_dir
+from textheads.specs import HeadSpec
+from textheads.training import Trainer, TrainResult
+from textheads.training.checkpoint import latest_checkpoint
+
+
+class TextClassifier:
+    """Several heads (multilabel, multiclass, regression) on one shared encoder.
+
+    Example:
+        >>> clf = TextClassifier(
+        ...     heads={"topics": {"kind": "multilabel", "separator": ","},
+        ...            "level": {"kind": "multiclass"}},
+        ...     train={"epochs": 2},
+        ... )  # doctest: +SKIP
+        >>> clf.fit("train.jsonl", validation="dev.jsonl")  # doctest: +SKIP
+        >>> clf.predict(["Learn Python first."])  # doctest: +SKIP
+        [{'topics': ['programming'], 'level': 'junior'}]
+    """
+
+    def __init__(
+        self,
+        heads: Mapping[str, Mapping[str, Any] | HeadSpec],
+        *,
+        encoder: str = "default",
+        pooling: str = "mean",
+        max_length: int = 128,
+        text: str | list[str] = "text",
+        text_separator: str = "\n",
+        train: Mapping[str, Any] | TrainSection | None = None,
+        output_dir: str | Path | None = None,
+    ) -> None:
+        raw_heads = {
+            name: spec.model_dump(exclude={"name"}) if isinstance(spec, HeadSpec) else dict(spec)
+            for name, spec in heads.items()
+        }
+        raw_train = train.model_dump() if isinstance(train, TrainSection) else dict(train or {})
+        self.config = build_config(
+            {
+                "model": {"encoder": encoder, "pooling": pooling, "max_length": max_length},
+                "data": {"text": text, "text_separator": text_separator},
+                "heads": raw_heads,
+                "train": raw_train,
+                "output_dir": str(output_dir) if output_dir is not None else None,
+            },
+            source="TextClassifier",
+        )
+        self.model_: TextHeadsModel | None = None
+        self.tokenizer_: Any = None
+        self.train_result_: TrainResult | None = None
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> TextClassifier:
+        """A classifier for a validated run config (as read by `load_config`)."""
+        clf = cls.__new__(cls)
+        clf.config, clf.model_, clf.tokenizer_, clf.train_result_ = config, None, None, None
+        return clf
+
+    # -- training ---------------------------------------------------------------
+
+    def fit(
+        self,
+        train: Source | None = None,
+        validation: Source | None = None,
+        *,
+        resume: bool = False,
+        show_progress: bool = True,
+        echo: Any = print,
+    ) -> TextClassifier:
+        """Train on `train` (a file path or a list of records), pick the best model on
+        `validation`, and keep it. Files default to the config's `data` section."""
+        config = self.config
+        train = train if train is not None else config.data.train
+        validation = validation if validation is not None else config.data.validation
+        if train is None:
+            raise ConfigError("no training data: pass `train` or set data.train in the config")
+        train_data, specs = self._load(train, list(config.heads.values()), split="train")
+        validation_data = None
+        if validation is not None:
+            validation_data, _ = self._load(validation, specs, split="validation")
+        _check_class_weights(specs)
+
+        temporary = config.output_dir is None
+        output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
+        _check_output_dir(output_dir, resume)
+        run_config = config.model_copy(update={"heads": {s.name: s for s in specs}, "output_dir": str(output_dir)})
+        model, tokenizer = _build_model(run_config, specs, train_data)
+        if not temporary:
+            from textheads.config import dump_config
+
+            output_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
+        trainer = Trainer(model, tokenizer, run_config, train_data, validation_data, show_progress=show_progress, echo=echo)
+        try:
+            self.train_result_ = trainer.train(resume=resume)
+            self.model_, self.tokenizer_ = load_model_dir(output_dir)
+        finally:
+            if temporary:
+                shutil.rmtree(output_dir, ignore_errors=True)
+        return self
+
+    def _load(self, source: Source, heads: list[HeadSpec], *, split: str) -> tuple[LabelledData, list[HeadSpec]]:
+        data = self.config.data
+        return load_labelled(source, heads, data.text_columns, split=split, separator=data.text_separator, allow_new_labels=split == "train")  # type: ignore[arg-type]
+
+    # -- inference --------------------------------------------------------------
+
+    @property
+    def heads_(self) -> dict[str, HeadSpec]:
+        """The fitted heads' specs, with their labels and thresholds."""
+        return self._fitted()[0].specs
+
+    def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> dict[str, np.ndarray]:
+        """Per head: (n, labels) sigmoid probabilities (multilabel), (n, classes) softmax
+        probabilities (multiclass), or (n,) values in the target's units (regression)."""
+        return self._predict(texts, batch_size).outputs
+
+    def predict(self, texts: Sequence[str], *, batch_size: int = 64) -> list[dict[str, Any]]:
+        """Per text and head: the labels over their thresholds, the chosen class, or the value."""
+        predictions = self._predict(texts, batch_size)
+        specs = self.heads_
+        return [
+            {name: decide(spec, predictions.outputs[name][row]) for name, spec in specs.items()}
+            for row in range(len(texts))
+        ]
+
+    def _predict(self, texts: Sequence[str], batch_size: int, *, show_progress: bool = False) -> Predictions:
+        model, tokenizer = self._fitted()
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings, not one string")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise DataError(f"text {i} is {'empty' if isinstance(text, str) else type(text).__name__}; expected a non-empty string")
+        return predict_outputs(model, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
+
+    def evaluate(self, data: Source, *, batch_size: int = 64) -> dict[str, dict[str, Any]]:
+        """Metrics per head on a labelled file or list of records (see docs/metrics)."""
+        model, tokenizer = self._fitted()
+        labelled, _ = self._load(data, list(model.specs.values()), split="test")
+        predictions = predict_outputs(model, tokenizer, labelled.texts, batch_size=batch_size)
+        return evaluate_outputs(model.specs, predictions.outputs, labelled)
+
+    def predict_records(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> list[dict[str, Any]]:
+        """One JSON-ready record per text: every head's probabilities (or value) and decision,
+        and whether the text was truncated."""
+        predictions = self._predict(texts, batch_size, show_progress=show_progress)
+        return to_records(self.heads_, predictions, texts)
+
+    def predict_file(self, source: Source, *, batch_size: int = 64, show_progress: bool = True) -> list[dict[str, Any]]:
+        """`predict_records` for the texts of a file (or list of records), read with the
+        model's text columns."""
+        texts = load_texts(source, self.config.data.text_columns, self.config.data.text_separator)
+        return self.predict_records(texts, batch_size=batch_size, show_progress=show_progress)
+
+    # -- persistence ------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the model directory (config.json, model.safetensors, tokenizer files)."""
+        model, tokenizer = self._fitted()
+        save_model_dir(model, tokenizer, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TextClassifier:
+        """Load a model directory written by `save` or `textheads train`."""
+        model, tokenizer = load_model_dir(path)
+        config = model.config
+        clf = cls.from_config(
+            RunConfig(
+                model=ModelSection(encoder=config.encoder_name or "default", pooling=config.pooling, max_length=config.max_text_length),
+                data=DataSection(text=config.text_columns or "text"),
+                heads=dict(model.specs),
+                output_dir=str(path),
+            )
+        )
+        clf.model_, clf.tokenizer_ = model, tokenizer
+        return clf
+
+    def set_thresholds(self, head: str, thresholds: float | Mapping[str, float]) -> None:
+        """Override a multilabel head's decision thresholds (one value, or per label)."""
+        model, _ = self._fitted()
+        specs = [dict(d) for d in model.config.head_specs]
+        for spec in specs:
+            if spec["name"] == head:
+                spec["threshold"] = thresholds if isinstance(thresholds, (int, float)) else dict(thresholds)
+                HeadSpec.model_validate(spec)
+                break
+        else:
+            raise ConfigError(f"no head named {head!r}; heads are {sorted(model.specs)}")
+        model.config.head_specs = specs
+        model.refresh_specs()
+
+    def _fitted(self) -> tuple[TextHeadsModel, Any]:
+        if self.model_ is None:
+            raise NotFittedError("This TextClassifier is not fitted yet; call fit() or TextClassifier.load() first.")
+        return self.model_, self.tokenizer_
+
+
+def _check_class_weights(specs: list[HeadSpec]) -> None:
+    for spec in specs:
+        if spec.class_weights is not None and len(spec.class_weights) != len(spec.labels or []):
+            raise ConfigError(
+                f"heads.{spec.name}.class_weights has {len(spec.class_weights)} values but the head "
+                f"has {len(spec.labels or [])} labels {spec.labels}"
+            )
+
+
+def _check_output_dir(output_dir: Path, resume: bool) -> None:
+    if not resume and (latest_checkpoint(output_dir) is not None or (output_dir / "model.safetensors").exists()):
+        raise ConfigError(
+            f"output_dir {str(output_dir)!r} already holds a model or checkpoints. Pass --resume "
+            "(resume=True) to continue that run, or choose another output_dir."
+        )
+
+
+def _target_stats(specs: list[HeadSpec], data: LabelledData) -> dict[str, list[float]]:
+    stats = {}
+    for spec in specs:
+        if spec.kind == "regression":
+            target = data.targets[spec.name]
+            values = target.values[target.mask].astype(np.float64)
+            std = float(values.std()) if len(values) > 1 else 0.0
+            stats[spec.name] = [float(values.mean()), std if std > 0 else 1.0]
+    return stats
+
+
+def _build_model(config: RunConfig, specs: list[HeadSpec], train_data: LabelledData) -> tuple[TextHeadsModel, Any]:
+    encoder, tokenizer = load_encoder(config.model.encoder)
+    model_config = TextHeadsConfig(
+        encoder=encoder.config.to_dict(),
+        encoder_name=config.model.encoder,
+        pooling=config.model.pooling,
+        max_text_length=config.model.max_length,
+        head_specs=[spec.model_dump(mode="json") for spec in specs],
+        target_stats=_target_stats(specs, train_data),
+        text_columns=config.data.text_columns,
+        textheads_version=__version__,
+    )
+    return TextHeadsModel(model_config, encoder=encoder), tokenizer

@@ -1,0 +1,68 @@
+"""`textheads evaluate MODEL_DIR DATA_FILE [--output metrics.json]`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from textheads.evaluation import summary
+
+
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="A trained model directory.")],
+    data_file: Annotated[Path, typer.Argument(help="Labelled CSV, TSV, JSONL or Parquet file.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write all metrics as JSON here.")] = None,
+    per_label: Annotated[bool, typer.Option("--per-label/--no-per-label", help="Print the per-label report.")] = True,
+) -> int:
+    """Score a model on labelled data, per head."""
+    from textheads.classifier import TextClassifier
+    from textheads.io import write_json_atomic
+
+    clf = TextClassifier.load(model_dir)
+    metrics = clf.evaluate(data_file)
+    print_metrics(metrics, title=f"{data_file}", per_label=per_label)
+    if output is not None:
+        write_json_atomic(output, metrics)
+        typer.echo(f"Metrics written to {output}")
+    return 0
+
+
+def print_metrics(metrics: dict[str, dict[str, Any]], *, title: str, per_label: bool = True) -> None:
+    """A headline table, then a per-label table for each classification head."""
+    console = Console()
+    table = Table(title=title, title_justify="left")
+    table.add_column("head.metric")
+    table.add_column("value", justify="right")
+    for key, value in summary(metrics).items():
+        table.add_row(key, f"{value:.4f}")
+    console.print(table)
+    if not per_label:
+        return
+    for head, values in metrics.items():
+        labels = values.get("per_label") if isinstance(values, dict) else None
+        if not labels:
+            continue
+        report = Table(title=f"{head}: per label ({values['n_rows']} rows)", title_justify="left")
+        for column in ("label", "precision", "recall", "f1", "support"):
+            report.add_column(column, justify="left" if column == "label" else "right")
+        for label, row in labels.items():
+            report.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+        console.print(report)
+        matrix = values.get("confusion_matrix")
+        if matrix:
+            confusion = Table(title=f"{head}: confusion matrix (rows true, columns predicted)", title_justify="left")
+            confusion.add_column("")
+            for label in matrix["labels"]:
+                confusion.add_column(label, justify="right")
+            for label, row in zip(matrix["labels"], matrix["matrix"], strict=True):
+                confusion.add_row(label, *map(str, row))
+            console.print(confusion)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(evaluate)

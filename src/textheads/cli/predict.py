@@ -1,0 +1,78 @@
+"""`textheads predict MODEL_DIR [TEXT ...] [--input FILE --output FILE.jsonl]`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from textheads.errors import ConfigError
+
+
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A trained model directory.")],
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    input_file: Annotated[Path | None, typer.Option("--input", "-i", help="CSV, TSV, JSONL or Parquet file of texts.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write one JSON record per text here.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per encoder pass.")] = 64,
+) -> int:
+    """Print a table per text and head, or stream a file's predictions to JSONL."""
+    from textheads.classifier import TextClassifier
+
+    if not texts and input_file is None:
+        raise ConfigError("give texts to classify, or --input FILE")
+    clf = TextClassifier.load(model_dir)
+    if input_file is not None:
+        records = clf.predict_file(input_file, batch_size=batch_size, show_progress=output is not None)
+    else:
+        records = clf.predict_records(list(texts or []), batch_size=batch_size)
+    if output is not None:
+        _write_jsonl(output, records)
+        truncated = sum(record["truncated"] for record in records)
+        typer.echo(f"Wrote {len(records)} predictions to {output} ({truncated} texts truncated)")
+    elif input_file is not None:
+        for record in records:
+            typer.echo(json.dumps(record, ensure_ascii=False))
+    else:
+        print_tables(clf.heads_, records)
+    return 0
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    from textheads.io import write_text_atomic
+
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def print_tables(specs: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """One table per text and classification head; regression values on one line."""
+    console = Console()
+    for record in records:
+        console.rule(f"[bold]{record['text'][:100]}", align="left")
+        for name, spec in specs.items():
+            entry = record[name]
+            if spec.kind == "regression":
+                console.print(f"[bold]{name}[/]: {entry['value']:.3f}")
+                continue
+            chosen = set(entry["labels"]) if spec.kind == "multilabel" else {entry["label"]}
+            table = Table(title=f"{name} ({spec.kind})", title_justify="left", show_edge=False)
+            table.add_column("Label")
+            table.add_column("Prediction", justify="right")
+            table.add_column("")
+            thresholds = dict(zip(spec.labels, spec.thresholds(), strict=True)) if spec.kind == "multilabel" else {}
+            for label, p in sorted(entry["probabilities"].items(), key=lambda item: -item[1]):
+                mark = "✓" if label in chosen else ""
+                if thresholds:
+                    mark = f"{mark} (≥ {thresholds[label]:.2f})" if mark else ""
+                table.add_row(label, f"{p:.2f}", mark)
+            console.print(table)
+        if record.get("truncated"):
+            console.print("[yellow]note: this text was longer than the model's max_length and was truncated[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(predict)

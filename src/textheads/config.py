@@ -1,0 +1,246 @@
+"""Run configuration: encoder, data, heads and training, read from one YAML file.
+
+Everything is validated when the config is built, so a typo or a bad value
+fails before any training time is spent, with the offending key named.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from textheads.errors import ConfigError
+from textheads.specs import HeadSpec, StrictModel
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+
+
+class ModelSection(StrictModel):
+    """Which encoder, how to pool its token states, how many tokens to read."""
+
+    encoder: str = "default"
+    """A Hugging Face model id, a local directory, or `default` (all-MiniLM-L6-v2, bundled)."""
+    pooling: Literal["mean", "cls"] = "mean"
+    max_length: int = Field(default=128, ge=8, le=8192)
+
+
+class DataSection(StrictModel):
+    """Where the data lives and which column(s) hold the text."""
+
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    text: str | list[str] = "text"
+    """The text column, or several columns joined with `text_separator`."""
+    text_separator: str = "\n"
+
+    @property
+    def text_columns(self) -> list[str]:
+        return [self.text] if isinstance(self.text, str) else list(self.text)
+
+    @field_validator("text")
+    @classmethod
+    def _non_empty(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one text column")
+        return value
+
+
+class TrainSection(StrictModel):
+    """Optimisation, evaluation and checkpointing."""
+
+    epochs: float = Field(default=3, gt=0)
+    max_steps: int | None = Field(default=None, gt=0)
+    """Stop after this many optimiser steps (overrides `epochs` for the schedule)."""
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    """Learning rate of the encoder."""
+    head_learning_rate: float = Field(default=1e-3, gt=0)
+    """Learning rate of the freshly initialised heads."""
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
+    max_grad_norm: float | None = Field(default=1.0, gt=0)
+    freeze: Literal["none", "encoder"] | int = "none"
+    """`none`, `encoder`, or an integer k: freeze all but the top k encoder layers."""
+    eval_every_steps: int | None = Field(default=None, gt=0)
+    """Evaluate (and checkpoint) every N steps; by default at the end of each epoch."""
+    save_every_steps: int | None = Field(default=None, gt=0)
+    """Write a resumable checkpoint every N steps, besides those at each evaluation."""
+    early_stopping_patience: int | None = Field(default=None, ge=1)
+    metric: str = "mean_macro_f1"
+    """Validation metric that picks the best model: `loss`, `mean_macro_f1`, or `HEAD.METRIC`."""
+    seed: int = 42
+    log_every_steps: int = Field(default=20, ge=1)
+    keep_checkpoints: int = Field(default=1, ge=1)
+    num_threads: int | None = Field(default=None, ge=1)
+    max_time: str | None = None
+    """Wall-clock budget such as `45m`; training stops (and saves) when it is spent."""
+
+    @field_validator("freeze")
+    @classmethod
+    def _freeze_k(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"freeze must be 'none', 'encoder' or a layer count >= 0; got {value}")
+        return value
+
+    @field_validator("max_time")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def max_time_seconds(self) -> float | None:
+        return None if self.max_time is None else parse_duration(self.max_time)
+
+
+class RunConfig(StrictModel):
+    """A whole training run."""
+
+    model: ModelSection = Field(default_factory=ModelSection)
+    data: DataSection = Field(default_factory=DataSection)
+    heads: dict[str, HeadSpec]
+    train: TrainSection = Field(default_factory=TrainSection)
+    output_dir: str | None = None
+    """Where the model directory is written (`runs/CONFIG-NAME` from the CLI when absent)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_heads(cls, values: Any) -> Any:
+        # Heads are keyed by name in YAML; the spec carries its name too.
+        if isinstance(values, dict) and isinstance(values.get("heads"), dict):
+            heads = {}
+            for name, spec in values["heads"].items():
+                if isinstance(spec, dict):
+                    spec = {**spec, "name": spec.get("name", name)}
+                heads[name] = spec
+            values = {**values, "heads": heads}
+        return values
+
+    @field_validator("heads")
+    @classmethod
+    def _at_least_one_head(cls, heads: dict[str, HeadSpec]) -> dict[str, HeadSpec]:
+        if not heads:
+            raise ValueError("define at least one head")
+        for key, spec in heads.items():
+            if spec.name != key:
+                raise ValueError(f"head {key!r} has name {spec.name!r}; leave `name` out")
+        return heads
+
+    @model_validator(mode="after")
+    def _metric_names_a_head(self) -> RunConfig:
+        metric = self.train.metric
+        if metric not in ("loss", "mean_macro_f1") and metric.split(".", 1)[0] not in self.heads:
+            raise ValueError(
+                f"train.metric must be 'loss', 'mean_macro_f1' or 'HEAD.METRIC' with HEAD one of "
+                f"{sorted(self.heads)}; got {metric!r}"
+            )
+        return self
+
+
+def parse_duration(text: str) -> float:
+    """Parse `90`, `90s`, `45m` or `1.5h` into seconds."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"expected a duration such as '90s', '45m' or '1.5h'; got {text!r}")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value * {"s": 1, "m": 60, "h": 3600}[unit]
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """Turn pydantic's error list into lines naming each bad key."""
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling against docs/configuration.md)"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        elif "input" in error and error["type"] not in ("value_error",):
+            message = f"{message}; got {error['input']!r}"
+        lines.append(f"{source}: {key or '(top level)'}: {message}")
+    return "\n".join(lines)
+
+
+def build_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
+    """Validate a config dict, raising `ConfigError` that names every bad key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections; got {type(raw).__name__}")
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `key.sub=value` overrides; values are parsed as YAML (`1`, `true`, `[a, b]`)."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE such as train.epochs=1; got {item!r}")
+        parts = key.strip().split(".")
+        node = raw
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item}: {part!r} is not a section")
+            node = child
+        try:
+            node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            node[parts[-1]] = value
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML run config, apply `--set` overrides, resolve relative paths.
+
+    Relative data paths and `output_dir` are taken relative to the current
+    directory when they exist there, else relative to the config file.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {str(path)!r}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    raw = apply_overrides(raw, overrides or [])
+    config = build_config(raw, source=str(path))
+    return resolve_paths(config, path.parent)
+
+
+def resolve_paths(config: RunConfig, base_dir: Path) -> RunConfig:
+    """Resolve relative data files against `base_dir` when not found as given."""
+
+    def resolve(value: str | None) -> str | None:
+        if value is None or Path(value).is_absolute() or Path(value).exists():
+            return value
+        candidate = base_dir / value
+        return str(candidate) if candidate.exists() else value
+
+    data = config.data.model_copy(
+        update={name: resolve(getattr(config.data, name)) for name in ("train", "validation", "test")}
+    )
+    heads = {name: spec.with_labels_resolved(base_dir) for name, spec in config.heads.items()}
+    return config.model_copy(update={"data": data, "heads": heads})
+
+
+def dump_config(config: RunConfig) -> str:
+    """The config as YAML, heads keyed by name without repeating it."""
+    raw = config.model_dump(mode="json")
+    for spec in raw["heads"].values():
+        spec.pop("name", None)
+    return yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,113 @@
+"""Read CSV, TSV, JSONL and Parquet files as records with their line numbers.
+
+Line numbers are 1-based as an editor shows them: for CSV and TSV the header
+is line 1; for JSONL each record is its own line; for Parquet the number is
+the row's position (1-based), since the file has no lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from textheads.errors import DataError
+
+SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+
+Record = dict[str, Any]
+
+
+def file_format(path: Path) -> str:
+    """The format named by the file's suffix."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DataError(
+            f"unsupported file type {suffix or '(none)'!r}; expected one of "
+            f"{', '.join(SUPPORTED_SUFFIXES)}",
+            path=str(path),
+        )
+    return {".json": "jsonl"}.get(suffix, suffix[1:])
+
+
+def read_records(path: str | Path) -> Iterator[tuple[int, Record]]:
+    """Yield `(line_number, record)` for each data row of a file."""
+    path = Path(path)
+    fmt = file_format(path)
+    if not path.is_file():
+        raise DataError("file not found", path=str(path))
+    if fmt == "jsonl":
+        yield from _read_jsonl(path)
+    elif fmt in ("csv", "tsv"):
+        yield from _read_delimited(path, "," if fmt == "csv" else "\t")
+    else:
+        yield from _read_parquet(path)
+
+
+def header_columns(path: str | Path) -> list[str] | None:
+    """Column names fixed by the file's header or schema; None for JSONL."""
+    path = Path(path)
+    fmt = file_format(path)
+    if fmt in ("csv", "tsv"):
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return next(csv.reader(handle, delimiter="," if fmt == "csv" else "\t"), [])
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    return None
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, Record]]:
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"not valid JSON ({exc.msg} at character {exc.pos + 1})",
+                    path=str(path),
+                    line=line_number,
+                ) from None
+            if not isinstance(record, dict):
+                raise DataError(
+                    f"expected a JSON object per line; got {type(record).__name__}",
+                    path=str(path),
+                    line=line_number,
+                )
+            yield line_number, record
+
+
+def _read_delimited(path: Path, delimiter: str) -> Iterator[tuple[int, Record]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = next(reader, None)
+        if not header:
+            raise DataError("the file is empty; expected a header row", path=str(path))
+        start = reader.line_num + 1
+        for row in reader:
+            line_number, start = start, reader.line_num + 1
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    f"expected {len(header)} fields as in the header; got {len(row)}",
+                    path=str(path),
+                    line=line_number,
+                )
+            yield line_number, dict(zip(header, row, strict=True))
+
+
+def _read_parquet(path: Path) -> Iterator[tuple[int, Record]]:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    row_number = 0
+    for batch in parquet.iter_batches(batch_size=4096):
+        for record in batch.to_pylist():
+            row_number += 1
+            yield row_number, record

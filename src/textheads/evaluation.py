@@ -1,0 +1,48 @@
+"""Per-head metrics of a model's outputs against labelled data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from textheads.data.dataset import LabelledData
+from textheads.metrics import empty_metrics, multiclass_metrics, multilabel_metrics, regression_metrics
+from textheads.specs import HeadSpec
+
+
+def evaluate_outputs(specs: dict[str, HeadSpec], outputs: dict[str, np.ndarray], data: LabelledData) -> dict[str, dict[str, Any]]:
+    """Metrics for every head over the rows labelled for it.
+
+    `outputs` holds probabilities (classification) or values in user units
+    (regression), in the row order of `data`.
+    """
+    results: dict[str, dict[str, Any]] = {}
+    for name, spec in specs.items():
+        target = data.targets[name]
+        rows = target.mask
+        if not rows.any():
+            results[name] = empty_metrics(spec.kind)
+            continue
+        output = outputs[name][rows]
+        if spec.kind == "multilabel":
+            results[name] = multilabel_metrics(target.values[rows].astype(np.int64), output, spec.labels or [], spec.thresholds())
+        elif spec.kind == "multiclass":
+            results[name] = multiclass_metrics(target.values[rows], output, spec.labels or [])
+        else:
+            results[name] = regression_metrics(target.values[rows], output)
+    return results
+
+
+def summary(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The headline numbers as flat `head.metric` keys, for logs and tables."""
+    keys = ("micro_f1", "macro_f1", "subset_accuracy", "roc_auc_macro", "accuracy", "mae", "rmse", "r2")
+    flat = {}
+    for head, values in metrics.items():
+        if not isinstance(values, dict):
+            flat[head] = values
+            continue
+        for key in keys:
+            if values.get(key) is not None:
+                flat[f"{head}.{key}"] = round(float(values[key]), 6)
+    return flat

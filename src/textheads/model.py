@@ -1,0 +1,132 @@
+"""The model: one pretrained encoder, one pooling step, one small module per head.
+
+It is a `transformers.PreTrainedModel`, so it saves as a standard model
+directory (`config.json` with the head specs, `model.safetensors`) and loads
+without unpickling anything.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
+
+from textheads.encoder import encoder_layers, pool
+from textheads.heads import Head
+from textheads.specs import HeadSpec
+
+
+class TextHeadsConfig(PreTrainedConfig):
+    """Everything needed to rebuild the model: encoder config, pooling and head specs."""
+
+    model_type = "textheads"
+
+    def __init__(
+        self,
+        encoder: dict[str, Any] | None = None,
+        encoder_name: str = "",
+        pooling: str = "mean",
+        max_text_length: int = 128,
+        head_specs: list[dict[str, Any]] | None = None,
+        target_stats: dict[str, list[float]] | None = None,
+        text_columns: list[str] | None = None,
+        textheads_version: str = "",
+        **kwargs: Any,
+    ) -> None:
+        self.encoder = encoder or {}
+        self.encoder_name = encoder_name
+        self.pooling = pooling
+        # Not `max_length`: transformers reserves that name for generation settings.
+        self.max_text_length = max_text_length
+        self.head_specs = head_specs or []
+        self.target_stats = target_stats or {}
+        self.text_columns = text_columns or ["text"]
+        self.textheads_version = textheads_version
+        super().__init__(**kwargs)
+
+
+class TextHeadsModel(PreTrainedModel):
+    """Encoder + heads. `forward` returns each head's raw output (logits or standardised value)."""
+
+    config_class = TextHeadsConfig
+    base_model_prefix = "textheads"
+
+    def __init__(self, config: TextHeadsConfig, encoder: PreTrainedModel | None = None) -> None:
+        super().__init__(config)
+        if encoder is None:
+            encoder = AutoModel.from_config(AutoConfig.for_model(**config.encoder))
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.heads = nn.ModuleDict({spec.name: Head(spec, hidden) for spec in self.specs.values()})
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Only head layers are new; the encoder keeps its pretrained weights.
+        if isinstance(module, nn.Linear) and any(module is m for m in self.heads.modules()):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+
+    @cached_property
+    def specs(self) -> dict[str, HeadSpec]:
+        """Head specs by name, in output order."""
+        return {d["name"]: HeadSpec.model_validate(d) for d in self.config.head_specs}
+
+    def refresh_specs(self) -> None:
+        """Re-read the specs after `config.head_specs` changed (e.g. new thresholds)."""
+        self.__dict__.pop("specs", None)
+
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Pooled encoder output, one vector per text."""
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.encoder(**kwargs).last_hidden_state
+        return pool(hidden, attention_mask, self.config.pooling)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        pooled = self.encode(input_ids, attention_mask, token_type_ids)
+        return self.forward_heads(pooled)
+
+    def forward_heads(self, pooled: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each head's raw output from pooled vectors."""
+        return {name: head(pooled) for name, head in self.heads.items()}
+
+    def to_predictions(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Raw outputs → sigmoid probabilities, softmax probabilities, or values in user units."""
+        result = {}
+        for name, output in outputs.items():
+            kind = self.specs[name].kind
+            if kind == "multilabel":
+                result[name] = torch.sigmoid(output)
+            elif kind == "multiclass":
+                result[name] = torch.softmax(output, dim=-1)
+            else:
+                mean, std = self.config.target_stats.get(name, (0.0, 1.0))
+                result[name] = output * std + mean
+        return result
+
+    def freeze(self, mode: str | int) -> None:
+        """`none`, `encoder`, or k: train only the top k encoder layers (and the heads)."""
+        self.encoder.requires_grad_(mode != "encoder")
+        if isinstance(mode, int):
+            self.encoder.requires_grad_(False)
+            layers = encoder_layers(self.encoder)
+            for layer in layers[len(layers) - mode :] if mode else []:
+                layer.requires_grad_(True)
+
+    @property
+    def encoder_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.encoder.parameters())

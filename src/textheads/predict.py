@@ -1,0 +1,120 @@
+"""The inference path shared by the Python API, the CLI and evaluation.
+
+Texts are tokenised once, sorted by length and padded per batch; one encoder
+pass feeds every head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from textheads.batching import Tokenized, iterate, sorted_batches, tokenize
+from textheads.model import TextHeadsModel
+from textheads.progress import progress
+from textheads.specs import HeadSpec
+
+
+@dataclass
+class Predictions:
+    """Per-head outputs for many texts, in input order."""
+
+    outputs: dict[str, np.ndarray]
+    """multilabel (n, L) and multiclass (n, C) probabilities; regression (n,) values."""
+    truncated: np.ndarray
+    """bool (n,): texts longer than the model's max length, cut before encoding."""
+
+
+def run_heads(
+    model: TextHeadsModel,
+    tokens: Tokenized,
+    pad_id: int,
+    *,
+    batch_size: int = 64,
+    show_progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """Raw head outputs (logits, standardised values) for pre-tokenised texts, in input order."""
+    n = len(tokens.input_ids)
+    outputs = {
+        name: np.zeros((n, spec.num_outputs) if spec.kind != "regression" else (n,), dtype=np.float32)
+        for name, spec in model.specs.items()
+    }
+    was_training = model.training
+    model.eval()
+    batches = sorted_batches(tokens.lengths, batch_size)
+    try:
+        with torch.inference_mode(), progress(len(batches), "Predicting", enabled=show_progress) as advance:
+            for indices, batch in iterate(tokens, batches, pad_id):
+                for name, values in model(**batch).items():
+                    outputs[name][indices] = values.float().numpy()
+                advance()
+    finally:
+        model.train(was_training)
+    return outputs
+
+
+def to_user_outputs(model: TextHeadsModel, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Raw outputs → probabilities and values in the user's units."""
+    with torch.inference_mode():
+        converted = model.to_predictions({name: torch.from_numpy(values) for name, values in raw.items()})
+    return {name: values.numpy() for name, values in converted.items()}
+
+
+def predict_outputs(
+    model: TextHeadsModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 64,
+    show_progress: bool = False,
+) -> Predictions:
+    """Run every head on `texts` and return probabilities and values."""
+    tokens = tokenize(tokenizer, texts, model.config.max_text_length)
+    raw = run_heads(model, tokens, pad_id(tokenizer), batch_size=batch_size, show_progress=show_progress)
+    return Predictions(to_user_outputs(model, raw), tokens.truncated)
+
+
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The tokenizer's padding id (0 when it defines none)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def decide(spec: HeadSpec, output: np.ndarray) -> Any:
+    """One text's decision for one head: labels over threshold, the argmax label, or the value."""
+    if spec.kind == "multilabel":
+        thresholds = spec.thresholds()
+        return [label for label, p, t in zip(spec.labels or [], output, thresholds, strict=True) if p >= t]
+    if spec.kind == "multiclass":
+        return (spec.labels or [])[int(np.argmax(output))]
+    return float(output)
+
+
+def decisions_matrix(spec: HeadSpec, output: np.ndarray) -> np.ndarray:
+    """Multilabel 0/1 decisions for many texts at the spec's thresholds."""
+    return (output >= np.asarray(spec.thresholds(), dtype=output.dtype)).astype(np.int64)
+
+
+def to_records(specs: dict[str, HeadSpec], predictions: Predictions, texts: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """One JSON-ready record per text: each head's probabilities (or value) and decision."""
+    records = []
+    for row in range(len(predictions.truncated)):
+        record: dict[str, Any] = {}
+        if texts is not None:
+            record["text"] = texts[row]
+        for name, spec in specs.items():
+            output = predictions.outputs[name][row]
+            entry: dict[str, Any] = {}
+            if spec.kind == "regression":
+                entry["value"] = round(float(output), 6)
+            else:
+                entry["probabilities"] = {label: round(float(p), 6) for label, p in zip(spec.labels or [], output, strict=True)}
+                entry["labels" if spec.kind == "multilabel" else "label"] = decide(spec, output)
+            record[name] = entry
+        record["truncated"] = bool(predictions.truncated[row])
+        records.append(record)
+    return records

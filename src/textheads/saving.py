@@ -1,0 +1,41 @@
+"""Save and load a model directory: config.json, model.safetensors, tokenizer files."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from textheads.errors import ModelLoadError
+from textheads.io import publish_files
+from textheads.model import TextHeadsModel
+
+
+def save_model_dir(model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, path: str | Path) -> None:
+    """Write the model directory; each file is replaced atomically."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path, prefix=".tmp-model-"))
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    publish_files(tmp, path)
+
+
+def load_model_dir(path: str | Path) -> tuple[TextHeadsModel, PreTrainedTokenizerBase]:
+    """Load a model directory written by textheads (no pickle, no network)."""
+    path = Path(path)
+    if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+        raise ModelLoadError(
+            f"{path} is not a textheads model directory: expected config.json and "
+            "model.safetensors (train one with `textheads train CONFIG`)"
+        )
+    try:
+        model = TextHeadsModel.from_pretrained(path, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"cannot load the model in {path}: {exc}") from None
+    if getattr(model.config, "model_type", None) != "textheads" or not model.config.head_specs:
+        raise ModelLoadError(f"{path}/config.json is not a textheads model config (no head specs)")
+    model.eval()
+    return model, tokenizer

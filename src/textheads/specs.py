@@ -1,0 +1,149 @@
+"""Head specifications: what each output of the model answers, as data.
+
+A head spec is validated when it is built, is written into the saved model's
+config, and is read back unchanged when the model is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+HeadKind = Literal["multilabel", "multiclass", "regression"]
+
+LOSSES: dict[str, tuple[str, ...]] = {
+    "multilabel": ("bce",),
+    "multiclass": ("cross_entropy",),
+    "regression": ("mse", "huber"),
+}
+DEFAULT_LOSS = {"multilabel": "bce", "multiclass": "cross_entropy", "regression": "mse"}
+
+
+class StrictModel(BaseModel):
+    """Pydantic model that rejects unknown keys (a typo must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class HeadSpec(StrictModel):
+    """One output of the model.
+
+    Example:
+        >>> HeadSpec(name="topics", kind="multilabel", separator=",").column
+        'topics'
+    """
+
+    name: str = Field(min_length=1)
+    kind: HeadKind
+    column: str | None = None
+    """Data column holding this head's labels; defaults to the head's name."""
+    labels: list[str] | None = None
+    """Label names, in output order. Discovered from training data when absent."""
+    labels_file: str | None = None
+    """A text file with one label per line, instead of `labels`."""
+    separator: str | None = None
+    """For multilabel string cells such as "a,b": the delimiter between labels."""
+    loss: str | None = None
+    """`bce` (multilabel), `cross_entropy` (multiclass), `mse` or `huber` (regression)."""
+    weight: float = Field(default=1.0, ge=0.0)
+    """This head's weight in the summed loss."""
+    hidden_sizes: list[int] = Field(default_factory=list)
+    """Hidden layer sizes of an MLP head; empty means one linear layer."""
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Multiclass only: label smoothing of the cross-entropy."""
+    class_weights: list[float] | None = None
+    """Multiclass only: one weight per label, in label order."""
+    huber_delta: float = Field(default=1.0, gt=0.0)
+    """Regression with `huber` loss: the delta, in standard deviations of the target."""
+    threshold: float | dict[str, float] = 0.5
+    """Multilabel only: decision threshold, one for all labels or one per label."""
+
+    @field_validator("hidden_sizes")
+    @classmethod
+    def _positive_sizes(cls, sizes: list[int]) -> list[int]:
+        if any(size <= 0 for size in sizes):
+            raise ValueError(f"hidden sizes must be positive integers; got {sizes}")
+        return sizes
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, labels: list[str] | None) -> list[str] | None:
+        if labels is None:
+            return None
+        labels = [str(label) for label in labels]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise ValueError(f"labels must be unique; {duplicates} appear more than once")
+        if not labels:
+            raise ValueError("labels must not be empty")
+        return labels
+
+    @model_validator(mode="after")
+    def _check_kind_options(self) -> HeadSpec:
+        if self.loss is None:
+            object.__setattr__(self, "loss", DEFAULT_LOSS[self.kind])
+        if self.loss not in LOSSES[self.kind]:
+            raise ValueError(
+                f"loss must be one of {list(LOSSES[self.kind])} for a {self.kind} head; "
+                f"got {self.loss!r}"
+            )
+        if self.kind == "regression" and (self.labels or self.labels_file):
+            raise ValueError("a regression head takes no labels")
+        if self.labels is not None and self.labels_file is not None:
+            raise ValueError("give either labels or labels_file, not both")
+        if self.kind == "multiclass" and self.labels is not None and len(self.labels) < 2:
+            raise ValueError("a multiclass head needs at least 2 labels")
+        if self.class_weights is not None:
+            if self.kind != "multiclass":
+                raise ValueError("class_weights apply to multiclass heads only")
+            if self.labels is not None and len(self.class_weights) != len(self.labels):
+                raise ValueError(
+                    f"class_weights has {len(self.class_weights)} values for "
+                    f"{len(self.labels)} labels"
+                )
+        if isinstance(self.threshold, dict) or self.threshold != 0.5:
+            if self.kind != "multilabel":
+                raise ValueError("threshold applies to multilabel heads only")
+        return self
+
+    @property
+    def source_column(self) -> str:
+        """The data column read for this head."""
+        return self.column or self.name
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the head's output layer."""
+        if self.kind == "regression":
+            return 1
+        if self.labels is None:
+            raise ValueError(f"head {self.name!r} has no labels yet")
+        return len(self.labels)
+
+    def thresholds(self) -> list[float]:
+        """Per-label thresholds in label order (multilabel heads)."""
+        labels = self.labels or []
+        if isinstance(self.threshold, dict):
+            return [float(self.threshold.get(label, 0.5)) for label in labels]
+        return [float(self.threshold)] * len(labels)
+
+    def with_labels_resolved(self, base_dir: Path | None = None) -> HeadSpec:
+        """Return a copy whose `labels` are read from `labels_file` when given."""
+        if self.labels_file is None:
+            return self
+        from textheads.errors import ConfigError
+
+        path = Path(self.labels_file)
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(
+                f"heads.{self.name}.labels_file: cannot read {str(path)!r} ({exc.strerror})"
+            ) from None
+        labels = [line.strip() for line in lines if line.strip()]
+        return self.model_copy(update={"labels": labels, "labels_file": None})

@@ -1,0 +1,247 @@
+"""The training loop: batches, optimiser steps, evaluation, checkpoints, early stopping."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from textheads.batching import Tokenized, collate, grouped_batches, tokenize
+from textheads.config import RunConfig
+from textheads.data.dataset import LabelledData
+from textheads.evaluation import evaluate_outputs, summary
+from textheads.io import write_json_atomic
+from textheads.losses import combined_loss
+from textheads.metrics import is_better, metric_value
+from textheads.model import TextHeadsModel
+from textheads.predict import pad_id, run_heads, to_user_outputs
+from textheads.progress import progress
+from textheads.saving import save_model_dir
+from textheads.training.checkpoint import TrainerState, latest_checkpoint, load_checkpoint, numpy_seed, save_checkpoint
+from textheads.training.optim import build_optimizer, build_scheduler
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    output_dir: Path
+    global_step: int
+    best_metric: float | None
+    best_step: int | None
+    stopped_early: bool
+    resumed_from: str | None
+    validation_metrics: dict[str, Any] | None
+
+
+class _Targets:
+    """Training targets as tensors: regression standardised, missing rows masked."""
+
+    def __init__(self, model: TextHeadsModel, data: LabelledData) -> None:
+        self.values: dict[str, torch.Tensor] = {}
+        self.masks: dict[str, torch.Tensor] = {}
+        for name, spec in model.specs.items():
+            target = data.targets[name]
+            values = target.values
+            if spec.kind == "regression":
+                mean, std = model.config.target_stats[name]
+                values = np.where(target.mask, (values - mean) / std, 0.0).astype(np.float32)
+            self.values[name] = torch.from_numpy(values)
+            self.masks[name] = torch.from_numpy(target.mask)
+
+    def batch(self, indices: np.ndarray) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        idx = torch.from_numpy(indices)
+        return ({k: v[idx] for k, v in self.values.items()}, {k: m[idx] for k, m in self.masks.items()})
+
+
+class Trainer:
+    """Trains a `TextHeadsModel` as a `RunConfig` says.
+
+    The best model (by `train.metric` on the validation data, or the last one
+    without validation data) is saved as `output_dir` itself; resumable
+    checkpoints go to `output_dir/checkpoints/`.
+    """
+
+    def __init__(
+        self,
+        model: TextHeadsModel,
+        tokenizer: PreTrainedTokenizerBase,
+        config: RunConfig,
+        train_data: LabelledData,
+        validation_data: LabelledData | None = None,
+        *,
+        show_progress: bool = True,
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.settings = config.train
+        self.output_dir = Path(config.output_dir)
+        self.show_progress, self.echo = show_progress, echo
+        self.train_data, self.validation_data = train_data, validation_data
+        self.pad_id = pad_id(tokenizer)
+        max_length = config.model.max_length
+        self.train_tokens = tokenize(tokenizer, train_data.texts, max_length)
+        self.validation_tokens: Tokenized | None = None
+        if validation_data is not None:
+            self.validation_tokens = tokenize(tokenizer, validation_data.texts, max_length)
+        self.targets = _Targets(model, train_data)
+        self.steps_per_epoch = math.ceil(len(train_data) / self.settings.batch_size)
+        self.total_steps = self.settings.max_steps or math.ceil(self.settings.epochs * self.steps_per_epoch)
+        self.log_path = self.output_dir / "train_log.jsonl"
+
+    # -- public -----------------------------------------------------------------
+
+    def train(self, *, resume: bool = False) -> TrainResult:
+        """Run (or continue) training; return where the best model is and how it scored."""
+        _seed_everything(self.settings.seed)
+        if self.settings.num_threads:
+            torch.set_num_threads(self.settings.num_threads)
+        self.model.freeze(self.settings.freeze)
+        optimizer = build_optimizer(self.model, self.settings)
+        scheduler = build_scheduler(optimizer, self.total_steps, self.settings.warmup_ratio)
+        state, resumed_from = TrainerState(), None
+        if resume:
+            checkpoint = latest_checkpoint(self.output_dir)
+            if checkpoint is not None:
+                state = load_checkpoint(checkpoint, self.model, optimizer, scheduler)
+                resumed_from = str(checkpoint)
+                self.echo(
+                    f"Resumed from {checkpoint} (epoch {state.epoch + 1}, step {state.global_step} "
+                    f"of {self.total_steps})"
+                )
+                self._log({"event": "resumed", "from": resumed_from, "step": state.global_step})
+            else:
+                self.echo(f"No checkpoint under {self.output_dir / 'checkpoints'}; starting from the beginning")
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self._run(state, optimizer, scheduler)
+        return self._result(state, resumed_from)
+
+    # -- the loop ---------------------------------------------------------------
+
+    def _run(self, state: TrainerState, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        settings = self.settings
+        started = time.monotonic() - state.elapsed_seconds
+        budget = settings.max_time_seconds
+        eval_every = settings.eval_every_steps
+        save_every = settings.save_every_steps
+        self.model.train()
+        if self.model.encoder_frozen:
+            self.model.encoder.eval()  # no dropout on features the encoder will not learn from
+        with progress(self.total_steps, "Training", enabled=self.show_progress) as advance:
+            advance(state.global_step)
+            while state.global_step < self.total_steps and not state.stopped_early:
+                batches = grouped_batches(self.train_tokens.lengths, settings.batch_size, numpy_seed(settings.seed, state.epoch))
+                for indices in batches[state.batch_in_epoch :]:
+                    parts = self._step(indices, optimizer, scheduler)
+                    state.global_step += 1
+                    state.batch_in_epoch += 1
+                    state.elapsed_seconds = time.monotonic() - started
+                    advance(info=f"loss {parts['loss']:.4f}")
+                    if state.global_step % settings.log_every_steps == 0:
+                        self._log({"step": state.global_step, "epoch": state.epoch + 1, **parts, "lr": scheduler.get_last_lr()[0]})
+                    out_of_time = budget is not None and state.elapsed_seconds >= budget
+                    finished = state.global_step >= self.total_steps or out_of_time
+                    if finished or (eval_every and state.global_step % eval_every == 0):
+                        self._evaluate_and_checkpoint(state, optimizer, scheduler)
+                    elif save_every and state.global_step % save_every == 0:
+                        self._checkpoint(state, optimizer, scheduler)
+                    if out_of_time:
+                        self.echo(f"Stopped: the time budget train.max_time={settings.max_time} is spent")
+                        state.stopped_early = True
+                    if finished or state.stopped_early:
+                        break
+                else:
+                    state.epoch += 1
+                    state.batch_in_epoch = 0
+                    if not eval_every and state.global_step < self.total_steps:
+                        self._evaluate_and_checkpoint(state, optimizer, scheduler)
+
+    def _step(self, indices: np.ndarray, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, float]:
+        batch = collate(self.train_tokens, indices, self.pad_id)
+        targets, masks = self.targets.batch(indices)
+        if self.model.encoder_frozen:
+            with torch.no_grad():
+                pooled = self.model.encode(**batch)
+            outputs = self.model.forward_heads(pooled)
+        else:
+            outputs = self.model(**batch)
+        loss, parts = combined_loss(self.model.specs, outputs, targets, masks)
+        loss.backward()
+        logged = {"loss": loss.item(), **{f"loss.{name}": part.item() for name, part in parts.items()}}
+        if self.settings.max_grad_norm is not None:
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            torch.nn.utils.clip_grad_norm_(params, self.settings.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return logged
+
+    # -- evaluation, best model, checkpoints -------------------------------------
+
+    def _evaluate_and_checkpoint(self, state: TrainerState, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        improved = True
+        if self.validation_data is not None and self.validation_tokens is not None:
+            metrics = self.evaluate_validation()
+            value = metric_value(metrics, self.settings.metric)
+            improved = is_better(self.settings.metric, value, state.best_metric)
+            record = {"step": state.global_step, "epoch": state.epoch + 1, "validation": summary(metrics), "metric": self.settings.metric, "value": value}
+            state.history.append(record)
+            self._log({"event": "evaluation", **record, "improved": improved})
+            self.echo(f"step {state.global_step}: validation {self.settings.metric} = {value:.4f}{' (best so far)' if improved else ''}")
+            if improved:
+                state.best_metric, state.best_step = value, state.global_step
+                state.evals_without_improvement = 0
+                write_json_atomic(self.output_dir / "validation_metrics.json", _without_loss(metrics))
+            else:
+                state.evals_without_improvement += 1
+                patience = self.settings.early_stopping_patience
+                if patience is not None and state.evals_without_improvement >= patience:
+                    self.echo(f"Early stopping: no improvement in {patience} evaluation(s)")
+                    state.stopped_early = True
+        else:
+            state.best_step = state.global_step
+        if improved:
+            save_model_dir(self.model, self.tokenizer, self.output_dir)
+        self._checkpoint(state, optimizer, scheduler)
+
+    def evaluate_validation(self) -> dict[str, Any]:
+        """Metrics of every head on the validation data, plus the weighted validation `loss`."""
+        assert self.validation_data is not None and self.validation_tokens is not None
+        raw = run_heads(self.model, self.validation_tokens, self.pad_id, batch_size=max(64, self.settings.batch_size))
+        metrics: dict[str, Any] = evaluate_outputs(self.model.specs, to_user_outputs(self.model, raw), self.validation_data)
+        targets = _Targets(self.model, self.validation_data)
+        with torch.no_grad():
+            loss, _ = combined_loss(self.model.specs, {k: torch.from_numpy(v) for k, v in raw.items()}, targets.values, targets.masks)
+        metrics["loss"] = float(loss)
+        return metrics
+
+    def _checkpoint(self, state: TrainerState, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        save_checkpoint(self.output_dir, state, self.model, optimizer, scheduler, self.settings.keep_checkpoints)
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with self.log_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def _result(self, state: TrainerState, resumed_from: str | None) -> TrainResult:
+        metrics_path = self.output_dir / "validation_metrics.json"
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else None
+        return TrainResult(self.output_dir, state.global_step, state.best_metric, state.best_step, state.stopped_early, resumed_from, metrics)
+
+
+def _without_loss(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in metrics.items() if key != "loss"}
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
