@@ -22,7 +22,7 @@ from textheads.predict import Predictions, decide, predict_outputs, to_records
 from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
 from textheads.training import Trainer, TrainResult
-from textheads.training.checkpoint import latest_checkpoint
+from textheads.training.checkpoint import latest_checkpoint, seed_everything
 
 
 class TextClassifier:
@@ -105,6 +105,7 @@ class TextClassifier:
         output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
         _check_output_dir(output_dir, resume)
         run_config = config.model_copy(update={"heads": {s.name: s for s in specs}, "output_dir": str(output_dir)})
+        seed_everything(config.train.seed)  # before the heads are initialised
         model, tokenizer = _build_model(run_config, specs, train_data)
         if not temporary:
             from textheads.config import dump_config

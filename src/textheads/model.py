@@ -130,3 +130,12 @@ class TextHeadsModel(PreTrainedModel):
     @property
     def encoder_frozen(self) -> bool:
         return not any(p.requires_grad for p in self.encoder.parameters())
+
+
+def register_auto_classes() -> None:
+    """Let `AutoConfig`/`AutoModel.from_pretrained` open textheads model directories.
+
+    Called when a model is loaded (not at import, which must have no side effects).
+    """
+    AutoConfig.register("textheads", TextHeadsConfig, exist_ok=True)
+    AutoModel.register(TextHeadsConfig, TextHeadsModel, exist_ok=True)

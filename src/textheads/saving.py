@@ -9,7 +9,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from textheads.errors import ModelLoadError
 from textheads.io import publish_files
-from textheads.model import TextHeadsModel
+from textheads.model import TextHeadsModel, register_auto_classes
 
 
 def save_model_dir(model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, path: str | Path) -> None:
@@ -30,6 +30,7 @@ def load_model_dir(path: str | Path) -> tuple[TextHeadsModel, PreTrainedTokenize
             f"{path} is not a textheads model directory: expected config.json and "
             "model.safetensors (train one with `textheads train CONFIG`)"
         )
+    register_auto_classes()
     try:
         model = TextHeadsModel.from_pretrained(path, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)

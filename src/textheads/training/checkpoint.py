@@ -147,3 +147,10 @@ def _prune(root: Path, keep: int) -> None:
 def numpy_seed(seed: int, epoch: int) -> np.random.Generator:
     """The batch-order generator of one epoch: the same on a resumed run."""
     return np.random.default_rng([seed, epoch])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,14 @@ from textheads.model import TextHeadsModel
 from textheads.predict import pad_id, run_heads, to_user_outputs
 from textheads.progress import progress
 from textheads.saving import save_model_dir
-from textheads.training.checkpoint import TrainerState, latest_checkpoint, load_checkpoint, numpy_seed, save_checkpoint
+from textheads.training.checkpoint import (
+    TrainerState,
+    latest_checkpoint,
+    load_checkpoint,
+    numpy_seed,
+    save_checkpoint,
+    seed_everything,
+)
 from textheads.training.optim import build_optimizer, build_scheduler
 
 
@@ -102,7 +108,7 @@ class Trainer:
 
     def train(self, *, resume: bool = False) -> TrainResult:
         """Run (or continue) training; return where the best model is and how it scored."""
-        _seed_everything(self.settings.seed)
+        seed_everything(self.settings.seed)
         if self.settings.num_threads:
             torch.set_num_threads(self.settings.num_threads)
         self.model.freeze(self.settings.freeze)
@@ -136,6 +142,7 @@ class Trainer:
         self.model.train()
         if self.model.encoder_frozen:
             self.model.encoder.eval()  # no dropout on features the encoder will not learn from
+        window: list[dict[str, float]] = []
         with progress(self.total_steps, "Training", enabled=self.show_progress) as advance:
             advance(state.global_step)
             while state.global_step < self.total_steps and not state.stopped_early:
@@ -145,9 +152,13 @@ class Trainer:
                     state.global_step += 1
                     state.batch_in_epoch += 1
                     state.elapsed_seconds = time.monotonic() - started
+                    window.append(parts)
                     advance(info=f"loss {parts['loss']:.4f}")
                     if state.global_step % settings.log_every_steps == 0:
-                        self._log({"step": state.global_step, "epoch": state.epoch + 1, **parts, "lr": scheduler.get_last_lr()[0]})
+                        # Mean over the steps since the last record; heads absent from a batch count as 0.
+                        means = {key: float(np.mean([p[key] for p in window])) for key in window[0]}
+                        self._log({"step": state.global_step, "epoch": state.epoch + 1, **means, "lr": scheduler.get_last_lr()[0]})
+                        window.clear()
                     out_of_time = budget is not None and state.elapsed_seconds >= budget
                     finished = state.global_step >= self.total_steps or out_of_time
                     if finished or (eval_every and state.global_step % eval_every == 0):
@@ -240,8 +251,3 @@ class Trainer:
 def _without_loss(metrics: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in metrics.items() if key != "loss"}
 
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)

@@ -1,0 +1,5 @@
+"""`python -m textheads` runs the CLI."""
+
+from textheads.cli import run
+
+run()
