@@ -548,39 +548,43 @@ def test_build_config_does_not_change_its_input() -> None:
     assert raw == before
 
 
-# ----------------------------------------------------------------------------- known bugs (strict xfail)
+# ----------------------------------------------------------------------------- regressions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: int labels (e.g. star ratings `labels: [1, 2, 3]`) are rejected, not turned into strings",
-)
-def test_int_labels_in_config_become_strings() -> None:
-    config = build_config({"heads": {"stars": {"kind": "multiclass", "labels": [1, 2, 3]}}})
-    assert config.heads["stars"].labels == ["1", "2", "3"]
+@pytest.mark.parametrize(("labels", "expected"), [([1, 2, 3], ["1", "2", "3"]), ([2.5, "x"], ["2.5", "x"])])
+def test_numeric_labels_in_config_become_strings(labels: list[Any], expected: list[str]) -> None:
+    config = build_config({"heads": {"stars": {"kind": "multiclass", "labels": labels}}})
+    assert config.heads["stars"].labels == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: labels read from labels_file skip validation (duplicates, too few, class_weights)",
-)
+def test_numeric_labels_are_still_unique() -> None:
+    with pytest.raises(ConfigError, match=re.escape("heads.stars.labels: labels must be unique; ['1']")):
+        build_config({"heads": {"stars": {"kind": "multiclass", "labels": [1, "1", 2]}}})
+
+
 @pytest.mark.parametrize(
-    ("lines", "options"),
-    [("a\na\nb\n", {}), ("only\n", {}), ("\n", {}), ("a\nb\n", {"class_weights": [1.0, 2.0, 3.0]})],
+    ("lines", "options", "message"),
+    [
+        ("a\na\nb\n", {}, "labels must be unique; ['a'] appear more than once"),
+        ("only\n", {}, "a multiclass head needs at least 2 labels"),
+        ("\n  \n", {}, "labels must not be empty"),
+        ("a\nb\n", {"class_weights": [1.0, 2.0, 3.0]}, "class_weights has 3 values for 2 labels"),
+    ],
     ids=["duplicates", "one-label", "empty-file", "class-weights"],
 )
-def test_labels_file_contents_are_validated(tmp_path: Path, lines: str, options: dict[str, Any]) -> None:
-    write(tmp_path / "levels.txt", lines)
+def test_labels_file_contents_are_validated(
+    tmp_path: Path, lines: str, options: dict[str, Any], message: str
+) -> None:
+    labels = write(tmp_path / "levels.txt", lines)
     raw = {"heads": {"level": {"kind": "multiclass", "labels_file": "levels.txt", **options}}}
     path = write(tmp_path / "config.yaml", yaml.safe_dump(raw))
-    with pytest.raises(ConfigError, match=r"heads\.level"):
+    with pytest.raises(ConfigError, match=re.escape(f"heads.level.labels_file: {str(labels)!r}: {message}")):
         load_config(path)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: --set on a config file that is not a mapping raises TypeError/AttributeError"
-)
 def test_override_on_a_non_mapping_config_is_a_config_error(tmp_path: Path) -> None:
     path = write(tmp_path / "config.yaml", "- a\n- b\n")
-    with pytest.raises(ConfigError, match="expected a mapping"):
+    with pytest.raises(ConfigError, match="expected a mapping of sections to apply --set to; got list"):
         load_config(path, ["train.epochs=1"])
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: expected a mapping of sections; got list")):
+        load_config(path)

@@ -99,7 +99,6 @@ class TextClassifier:
         validation_data = None
         if validation is not None:
             validation_data, _ = self._load(validation, specs, split="validation")
-        _check_class_weights(specs)
 
         temporary = config.output_dir is None
         output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
@@ -215,15 +214,6 @@ class TextClassifier:
         if self.model_ is None:
             raise NotFittedError("This TextClassifier is not fitted yet; call fit() or TextClassifier.load() first.")
         return self.model_, self.tokenizer_
-
-
-def _check_class_weights(specs: list[HeadSpec]) -> None:
-    for spec in specs:
-        if spec.class_weights is not None and len(spec.class_weights) != len(spec.labels or []):
-            raise ConfigError(
-                f"heads.{spec.name}.class_weights has {len(spec.class_weights)} values but the head "
-                f"has {len(spec.labels or [])} labels {spec.labels}"
-            )
 
 
 def _check_output_dir(output_dir: Path, resume: bool) -> None:

@@ -180,6 +180,8 @@ def build_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply `key.sub=value` overrides; values are parsed as YAML (`1`, `true`, `[a, b]`)."""
+    if overrides and not isinstance(raw, dict):
+        raise ConfigError(f"expected a mapping of sections to apply --set to; got {type(raw).__name__}")
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -203,8 +205,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML run config, apply `--set` overrides, resolve relative paths.
 
-    Relative data paths and `output_dir` are taken relative to the current
-    directory when they exist there, else relative to the config file.
+    Relative data paths are taken relative to the current directory when they
+    exist there, else relative to the config file; `labels_file` relative to
+    the config file; `output_dir` relative to the current directory.
     """
     path = Path(path)
     try:

@@ -68,12 +68,19 @@ class HeadSpec(StrictModel):
             raise ValueError(f"hidden sizes must be positive integers; got {sizes}")
         return sizes
 
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_strings(cls, labels: object) -> object:
+        # Star ratings and other numeric classes (`labels: [1, 2, 3]`) are names too.
+        if isinstance(labels, (list, tuple)):
+            return [str(label) if isinstance(label, (int, float)) and not isinstance(label, bool) else label for label in labels]
+        return labels
+
     @field_validator("labels")
     @classmethod
     def _unique_labels(cls, labels: list[str] | None) -> list[str] | None:
         if labels is None:
             return None
-        labels = [str(label) for label in labels]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:
             raise ValueError(f"labels must be unique; {duplicates} appear more than once")
@@ -146,4 +153,10 @@ class HeadSpec(StrictModel):
                 f"heads.{self.name}.labels_file: cannot read {str(path)!r} ({exc.strerror})"
             ) from None
         labels = [line.strip() for line in lines if line.strip()]
-        return self.model_copy(update={"labels": labels, "labels_file": None})
+        from pydantic import ValidationError
+
+        try:
+            return HeadSpec.model_validate({**self.model_dump(), "labels": labels, "labels_file": None})
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise ConfigError(f"heads.{self.name}.labels_file: {str(path)!r}: {problems}") from None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import ValidationError
 
 from textheads.data.cells import MISSING, CellError, parse_cell
 from textheads.data.reading import Record, header_columns, read_records
@@ -171,13 +172,15 @@ def load_labelled(
             problems.add(line, *text)
             continue
         row_cells = {}
+        bad_cell = False
         for head in heads:
             try:
                 row_cells[head.name] = parse_cell(record.get(head.source_column, MISSING), head)
             except CellError as exc:
                 problems.add(line, head.source_column, str(exc))
                 row_cells[head.name] = MISSING
-        if all(value is MISSING for value in row_cells.values()):
+                bad_cell = True
+        if not bad_cell and all(value is MISSING for value in row_cells.values()):
             columns = sorted({h.source_column for h in heads})
             problems.add(line, None, f"the row has no label for any head (columns {columns})")
         texts.append(text)
@@ -211,7 +214,11 @@ def _resolve_labels(head: HeadSpec, cells: list[Any], discover: bool, path: str)
         )
     if not seen:
         raise DataError(f"column {head.source_column!r} holds no labels", path=path)
-    return HeadSpec.model_validate({**head.model_dump(), "labels": sorted(seen)})
+    try:
+        return HeadSpec.model_validate({**head.model_dump(), "labels": sorted(seen)})
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise DataError(f"head {head.name!r} with the labels found in column {head.source_column!r}: {problems}", path=path) from None
 
 
 def _encode(head: HeadSpec, cells: list[Any], lines: list[int], problems: _Problems) -> HeadTargets:

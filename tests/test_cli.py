@@ -1,0 +1,97 @@
+"""The `textheads` command end to end: train, evaluate, predict; errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from textheads.cli import main
+
+
+@pytest.fixture()
+def trained(config_file: Path, tmp_path: Path) -> Path:
+    assert main(["train", str(config_file), "--quiet", "--set", "train.epochs=1"]) == 0
+    return tmp_path / "model"
+
+
+def test_train_prints_where_the_model_is_and_test_metrics(config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", str(config_file), "-q", "--set", "train.epochs=1"]) == 0
+    out = capsys.readouterr().out
+    assert f"Model saved to {tmp_path / 'model'}" in out
+    assert "topics.macro_f1" in out and "score.rmse" in out  # the test split's table
+
+
+def test_evaluate_writes_metrics_json(trained: Path, data_files: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "metrics.json"
+    assert main(["evaluate", str(trained), str(data_files["test"]), "--output", str(output)]) == 0
+    metrics = json.loads(output.read_text())
+    assert set(metrics) == {"topics", "level", "score"}
+    for name in ("micro_f1", "macro_f1", "weighted_f1", "subset_accuracy", "hamming_loss", "roc_auc_macro"):
+        assert name in metrics["topics"]
+    assert set(metrics["topics"]["per_label"]) == {"code", "cook", "health"}
+    assert {"accuracy", "macro_f1", "confusion_matrix"} <= set(metrics["level"])
+    assert {"mae", "rmse", "r2"} <= set(metrics["score"])
+    out = capsys.readouterr().out
+    assert "topics: per label" in out and "confusion matrix" in out
+
+
+def test_predict_prints_a_table_per_head(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(trained), "python code bug", "pasta oven"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("topics (multilabel)") == 2
+    assert "Label" in out and "Prediction" in out
+    assert "level (multiclass)" in out and "score:" in out
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_predict_streams_a_file_to_jsonl(trained: Path, tmp_path: Path, suffix: str) -> None:
+    source = tmp_path / f"texts{suffix}"
+    texts = ["python code", "oven pasta salt", "doctor sleep " * 30]
+    if suffix == ".csv":
+        source.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(texts)))
+    else:
+        source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    output = tmp_path / "out.jsonl"
+    assert main(["predict", str(trained), "--input", str(source), "--output", str(output)]) == 0
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["text"] for r in records] == texts  # input order, though batches are sorted by length
+    first = records[0]
+    assert set(first["topics"]["probabilities"]) == {"code", "cook", "health"}
+    assert isinstance(first["topics"]["labels"], list)
+    assert first["level"]["label"] in {"beginner", "mid", "expert"}
+    assert abs(sum(first["level"]["probabilities"].values()) - 1) < 1e-4
+    assert isinstance(first["score"]["value"], float)
+    assert [r["truncated"] for r in records] == [False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "missing.yaml"], "cannot read config 'missing.yaml'"),
+        (["predict", "no-such-model", "text"], "not a textheads model directory"),
+        (["predict", "{model}"], "give texts to classify, or --input FILE"),
+        (["evaluate", "{model}", "{bad}"], "line 2, column 'text': text is empty"),
+    ],
+)
+def test_errors_are_one_message_without_traceback(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine", "topics": ["code"], "level": "mid", "score": 1}\n{"text": "", "topics": ["code"]}\n')
+    args = [a.format(model=trained, bad=bad) for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in " ".join(err.split())
+    assert "Traceback" not in err
+
+
+def test_config_error_names_the_key(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", str(config_file), "--set", "train.epoch=1"]) == 2
+    assert "train.epoch: unknown key" in " ".join(capsys.readouterr().err.split())
+
+
+def test_resume_without_checkpoint_says_so(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", str(config_file), "-q", "--resume", "--set", "train.max_steps=1"]) == 0
+    assert "No checkpoint under" in capsys.readouterr().out
