@@ -155,7 +155,7 @@ BAD_KEYS = [
         "heads.topics.loss",
         "huber",
         "heads.topics",
-        "loss must be one of ['bce'] for a multilabel head; got 'huber'",
+        "loss must be one of ['bce', 'focal', 'asl'] for a multilabel head; got 'huber'",
     ),
     (
         "heads.salary.loss",
@@ -182,7 +182,7 @@ BAD_KEYS = [
     ),
     ("heads.level.labels", ["only"], "heads.level", "a multiclass head needs at least 2 labels"),
     ("heads.level.class_weights", [1.0, 2.0], "heads.level", "class_weights has 2 values for 3 labels"),
-    ("heads.topics.class_weights", [1.0], "heads.topics", "class_weights apply to multiclass heads only"),
+    ("heads.topics.class_weights", [1.0], "heads.topics", "class_weights applies to multiclass heads only"),
     ("heads.level.threshold", 0.3, "heads.level", "threshold applies to multilabel heads only"),
     ("heads.salary.threshold", {"a": 0.5}, "heads.salary", "threshold applies to multilabel heads only"),
     ("heads.salary.labels", ["a", "b"], "heads.salary", "a regression head takes no labels"),

@@ -24,7 +24,7 @@ def _heads() -> dict:
 
 @pytest.fixture()
 def fitted(tiny_encoder_dir: Path) -> TextClassifier:
-    clf = TextClassifier(_heads(), encoder=str(tiny_encoder_dir), max_length=32, train={"epochs": 1, "batch_size": 16, "learning_rate": 1e-3})
+    clf = TextClassifier(_heads(), encoder=str(tiny_encoder_dir), max_length=32, validation_split=0, train={"epochs": 1, "batch_size": 16, "learning_rate": 1e-3})
     return clf.fit(make_rows(48), show_progress=False, echo=lambda _: None)
 
 
@@ -44,7 +44,8 @@ def test_output_kinds(fitted: TextClassifier) -> None:
 def test_predict_gives_decisions(fitted: TextClassifier) -> None:
     [result] = fitted.predict(["python code bug"])
     proba = fitted.predict_proba(["python code bug"])
-    expected_tags = [label for label, p in zip(["code", "cook", "health"], proba["topics"][0], strict=True) if p >= 0.5]
+    thresholds = fitted.heads_["topics"].thresholds()
+    expected_tags = [label for label, p, t in zip(["code", "cook", "health"], proba["topics"][0], thresholds, strict=True) if p >= t]
     assert result["topics"] == expected_tags
     assert result["level"] == LEVELS[int(np.argmax(proba["level"][0]))]
     assert result["score"] == pytest.approx(float(proba["score"][0]))

@@ -4,6 +4,7 @@ and resuming after `kill -9`."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -150,9 +151,23 @@ def test_max_steps_and_eval_every_steps(tiny_encoder_dir: Path, data_files: dict
 def test_training_without_validation_keeps_the_last_model(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
     raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=1)
     raw["data"].pop("validation")
+    raw["data"]["validation_split"] = 0
     clf = _fit(raw)
     assert clf.train_result_.best_metric is None
     assert (tmp_path / "m" / "model.safetensors").exists()
+
+
+def test_without_validation_a_stratified_split_is_held_out(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=1)
+    raw["data"].pop("validation")
+    messages: list[str] = []
+    clf = TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=messages.append)
+    [held_out] = [m for m in messages if m.startswith("No validation data given")]
+    count = int(re.search(r"holding out (\d+) of 96 training rows \(stratified\)", held_out).group(1))
+    assert 5 <= count <= 20  # about 10 %: iterative stratification sizes are approximate
+    assert clf.train_result_.best_metric is not None
+    # Thresholds were tuned on the held-out rows.
+    assert isinstance(clf.heads_["topics"].threshold, dict)
 
 
 def test_multilingual_text_trains_and_predicts(tiny_encoder_dir: Path, tmp_path: Path) -> None:

@@ -21,6 +21,9 @@ from textheads.model import TextHeadsConfig, TextHeadsModel
 from textheads.predict import Predictions, decide, predict_outputs, to_records
 from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
+from textheads.thresholds import tuned_spec
+from textheads.losses import resolve_auto_weights
+from textheads.data.split import stratified_split
 from textheads.training import Trainer, TrainResult
 from textheads.training.checkpoint import latest_checkpoint, seed_everything
 
@@ -48,6 +51,7 @@ class TextClassifier:
         max_length: int = 128,
         text: str | list[str] = "text",
         text_separator: str = "\n",
+        validation_split: float = 0.1,
         train: Mapping[str, Any] | TrainSection | None = None,
         output_dir: str | Path | None = None,
     ) -> None:
@@ -59,7 +63,7 @@ class TextClassifier:
         self.config = build_config(
             {
                 "model": {"encoder": encoder, "pooling": pooling, "max_length": max_length},
-                "data": {"text": text, "text_separator": text_separator},
+                "data": {"text": text, "text_separator": text_separator, "validation_split": validation_split},
                 "heads": raw_heads,
                 "train": raw_train,
                 "output_dir": str(output_dir) if output_dir is not None else None,
@@ -99,6 +103,9 @@ class TextClassifier:
         validation_data = None
         if validation is not None:
             validation_data, _ = self._load(validation, specs, split="validation")
+        elif config.data.validation_split > 0:
+            train_data, validation_data = self._split(train_data, specs, echo)
+        specs = [resolve_auto_weights(s, train_data.targets[s.name].values, train_data.targets[s.name].mask) for s in specs]
 
         temporary = config.output_dir is None
         output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
@@ -115,10 +122,39 @@ class TextClassifier:
         try:
             self.train_result_ = trainer.train(resume=resume)
             self.model_, self.tokenizer_ = load_model_dir(output_dir)
+            if validation_data is not None and self._tune_thresholds(validation_data, echo):
+                save_model_dir(self.model_, self.tokenizer_, output_dir)
         finally:
             if temporary:
                 shutil.rmtree(output_dir, ignore_errors=True)
         return self
+
+    def _split(self, data: LabelledData, specs: list[HeadSpec], echo: Any) -> tuple[LabelledData, LabelledData]:
+        fraction = self.config.data.validation_split
+        train, validation, too_few = stratified_split(data, specs, fraction, self.config.train.seed)
+        echo(f"No validation data given: holding out {len(validation)} of {len(data)} training rows (stratified)")
+        if too_few:
+            echo(f"Too few examples to validate (fewer than 2): {', '.join(too_few)}")
+        return train, validation
+
+    def _tune_thresholds(self, validation: LabelledData, echo: Any) -> bool:
+        """Tune per-label thresholds of multilabel heads on validation data; True if any changed."""
+        model, tokenizer = self._fitted()
+        heads = [s for s in model.specs.values() if s.kind == "multilabel" and s.tune_thresholds]
+        if not heads:
+            return False
+        outputs = predict_outputs(model, tokenizer, validation.texts).outputs
+        specs = dict(model.specs)
+        for spec in heads:
+            target = validation.targets[spec.name]
+            if not target.mask.any():
+                continue
+            specs[spec.name], untuned = tuned_spec(spec, target.values[target.mask].astype(np.int64), outputs[spec.name][target.mask])
+            if untuned:
+                echo(f"{spec.name}: too few validation positives to tune {', '.join(untuned)} alone; they use the global threshold")
+        model.config.head_specs = [spec.model_dump(mode="json") for spec in specs.values()]
+        model.refresh_specs()
+        return True
 
     def _load(self, source: Source, heads: list[HeadSpec], *, split: str) -> tuple[LabelledData, list[HeadSpec]]:
         data = self.config.data

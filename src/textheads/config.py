@@ -37,6 +37,9 @@ class DataSection(StrictModel):
     text: str | list[str] = "text"
     """The text column, or several columns joined with `text_separator`."""
     text_separator: str = "\n"
+    validation_split: float = Field(default=0.1, ge=0.0, lt=1.0)
+    """Without a validation file: the fraction of training rows held out for validation
+    (iteratively stratified over the labels), or 0 for none."""
 
     @property
     def text_columns(self) -> list[str]:

@@ -9,13 +9,27 @@ import numpy as np
 from textheads.data.dataset import LabelledData
 from textheads.metrics import empty_metrics, multiclass_metrics, multilabel_metrics, regression_metrics
 from textheads.specs import HeadSpec
+from textheads.thresholds import tuned_spec
 
 
-def evaluate_outputs(specs: dict[str, HeadSpec], outputs: dict[str, np.ndarray], data: LabelledData) -> dict[str, dict[str, Any]]:
+_HEADLINE_AT_HALF = ("micro_f1", "macro_f1", "weighted_f1", "subset_accuracy", "hamming_loss")
+
+
+def evaluate_outputs(
+    specs: dict[str, HeadSpec],
+    outputs: dict[str, np.ndarray],
+    data: LabelledData,
+    *,
+    tune_thresholds: bool = False,
+) -> dict[str, dict[str, Any]]:
     """Metrics for every head over the rows labelled for it.
 
     `outputs` holds probabilities (classification) or values in user units
-    (regression), in the row order of `data`.
+    (regression), in the row order of `data`. Multilabel heads are scored at
+    their stored thresholds, with the headline figures at 0.5 beside them
+    (`at_0.5`). With `tune_thresholds`, heads that tune thresholds are scored
+    at thresholds tuned on this very data: optimistic, but the fair way to
+    compare checkpoints whose thresholds will be tuned afterwards.
     """
     results: dict[str, dict[str, Any]] = {}
     for name, spec in specs.items():
@@ -26,7 +40,13 @@ def evaluate_outputs(specs: dict[str, HeadSpec], outputs: dict[str, np.ndarray],
             continue
         output = outputs[name][rows]
         if spec.kind == "multilabel":
-            results[name] = multilabel_metrics(target.values[rows].astype(np.int64), output, spec.labels or [], spec.thresholds())
+            y_true = target.values[rows].astype(np.int64)
+            if tune_thresholds and spec.tune_thresholds:
+                spec, _ = tuned_spec(spec, y_true, output)
+            results[name] = multilabel_metrics(y_true, output, spec.labels or [], spec.thresholds(), spec.top1_fallback)
+            if any(t != 0.5 for t in spec.thresholds()) or spec.top1_fallback:
+                at_half = multilabel_metrics(y_true, output, spec.labels or [], 0.5)
+                results[name]["at_0.5"] = {key: at_half[key] for key in _HEADLINE_AT_HALF}
         elif spec.kind == "multiclass":
             results[name] = multiclass_metrics(target.values[rows], output, spec.labels or [])
         else:

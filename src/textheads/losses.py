@@ -2,10 +2,18 @@
 
 A row without a label for a head adds nothing to that head's loss, and the
 head's loss is the mean over the rows that do have one.
+
+Multilabel: `bce` (binary cross-entropy, optional positive-class weights),
+`focal` (BCE scaled by (1 - p_t)^gamma), `asl` (asymmetric loss, Ridnik et
+al. 2021: positives and negatives focused separately, easy negatives under
+a probability margin dropped). Multiclass: `cross_entropy` (optional label
+smoothing and class weights) and `focal`. Regression: `mse` and `huber` on
+standardised targets.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -18,16 +26,56 @@ def head_loss(spec: HeadSpec, output: torch.Tensor, target: torch.Tensor, mask: 
         return output.sum() * 0.0  # keeps the graph connected, adds nothing
     output, target = output[mask], target[mask]
     if spec.kind == "multilabel":
-        return F.binary_cross_entropy_with_logits(output, target.to(output.dtype))
+        return _multilabel(spec, output, target.to(output.dtype))
     if spec.kind == "multiclass":
-        weight = None
-        if spec.class_weights is not None:
-            weight = torch.tensor(spec.class_weights, dtype=output.dtype, device=output.device)
-        return F.cross_entropy(output, target, weight=weight, label_smoothing=spec.label_smoothing)
+        return _multiclass(spec, output, target)
     # Regression targets arrive standardised, so huber_delta is in standard deviations.
     if spec.loss == "huber":
         return F.huber_loss(output, target.to(output.dtype), delta=spec.huber_delta)
     return F.mse_loss(output, target.to(output.dtype))
+
+
+def _as_tensor(values: list[float] | None, like: torch.Tensor) -> torch.Tensor | None:
+    return None if values is None else torch.tensor(values, dtype=like.dtype, device=like.device)
+
+
+def _multilabel(spec: HeadSpec, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    pos_weight = _as_tensor(spec.pos_weight if isinstance(spec.pos_weight, list) else None, logits)
+    if spec.loss == "asl":
+        return asymmetric_loss(logits, target, gamma_neg=spec.asl_gamma_neg, gamma_pos=spec.asl_gamma_pos, clip=spec.asl_clip)
+    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction="none")
+    if spec.loss == "focal":
+        p = torch.sigmoid(logits)
+        p_t = p * target + (1 - p) * (1 - target)
+        bce = bce * (1 - p_t).pow(spec.focal_gamma)
+        if spec.focal_alpha is not None:
+            bce = bce * (spec.focal_alpha * target + (1 - spec.focal_alpha) * (1 - target))
+    return bce.mean()
+
+
+def asymmetric_loss(logits: torch.Tensor, target: torch.Tensor, *, gamma_neg: float, gamma_pos: float, clip: float) -> torch.Tensor:
+    """Asymmetric loss (mean over rows and labels)."""
+    p = torch.sigmoid(logits)
+    log_p = F.logsigmoid(logits)
+    # Shifted probability for negatives: those under `clip` add nothing.
+    p_neg = (p - clip).clamp(min=0) if clip > 0 else p
+    log_not_p = torch.log((1 - p_neg).clamp(min=1e-8)) if clip > 0 else F.logsigmoid(-logits)
+    positive = target * (1 - p).pow(gamma_pos) * log_p
+    negative = (1 - target) * p_neg.pow(gamma_neg) * log_not_p
+    return -(positive + negative).mean()
+
+
+def _multiclass(spec: HeadSpec, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    weight = _as_tensor(spec.class_weights if isinstance(spec.class_weights, list) else None, logits)
+    if spec.loss != "focal":
+        return F.cross_entropy(logits, target, weight=weight, label_smoothing=spec.label_smoothing)
+    ce = F.cross_entropy(logits, target, label_smoothing=spec.label_smoothing, reduction="none")
+    p_t = torch.softmax(logits, dim=-1).gather(1, target.unsqueeze(1)).squeeze(1)
+    focal = (1 - p_t).pow(spec.focal_gamma) * ce
+    if weight is None:
+        return focal.mean()
+    w = weight[target]
+    return (w * focal).sum() / w.sum()
 
 
 def combined_loss(
@@ -40,3 +88,23 @@ def combined_loss(
     parts = {name: head_loss(spec, outputs[name], targets[name], masks[name]) for name, spec in specs.items()}
     total = sum(specs[name].weight * part for name, part in parts.items())
     return total, parts
+
+
+def resolve_auto_weights(spec: HeadSpec, values: np.ndarray, mask: np.ndarray) -> HeadSpec:
+    """Replace `pos_weight: auto` / `class_weights: auto` by numbers from the training targets.
+
+    Positive weight of a label: negatives / positives; class weight: n / (classes · count).
+    Both are capped at `weight_cap` (and a label never seen gets the cap).
+    """
+    rows = values[mask]
+    update = {}
+    if spec.pos_weight == "auto":
+        positives = rows.sum(axis=0)
+        ratio = np.divide(len(rows) - positives, positives, out=np.full(len(positives), np.inf), where=positives > 0)
+        update["pos_weight"] = [round(float(w), 6) for w in np.clip(ratio, 1e-6, spec.weight_cap)]
+    if spec.class_weights == "auto":
+        classes = len(spec.labels or [])
+        counts = np.bincount(rows.astype(np.int64), minlength=classes).astype(np.float64)
+        weights = np.divide(len(rows), classes * counts, out=np.full(classes, np.inf), where=counts > 0)
+        update["class_weights"] = [round(float(w), 6) for w in np.clip(weights, 1e-6, spec.weight_cap)]
+    return HeadSpec.model_validate({**spec.model_dump(), **update}) if update else spec

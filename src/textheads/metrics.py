@@ -32,6 +32,7 @@ from sklearn.metrics import (
 )
 
 from textheads.errors import ConfigError
+from textheads.thresholds import apply_top1_fallback
 
 HEAD_KINDS = ("multilabel", "multiclass", "regression")
 LOWER_IS_BETTER: frozenset[str] = frozenset({"loss", "hamming_loss", "mae", "rmse"})
@@ -52,6 +53,7 @@ def multilabel_metrics(
     y_prob: np.ndarray,
     labels: list[str],
     thresholds: Sequence[float] | np.ndarray | float = 0.5,
+    top1_fallback: bool = False,
 ) -> dict:
     """Metrics of a multilabel head.
 
@@ -60,7 +62,9 @@ def multilabel_metrics(
     averages are over all L labels, so a label that is never true and never
     predicted counts with precision, recall and F1 of 0 (`zero_division=0`).
     `roc_auc_macro` averages only the labels whose ROC-AUC is defined (both
-    classes present in `y_true`) and is None when there is none.
+    classes present in `y_true`) and is None when there is none. With
+    `top1_fallback`, a row with no label over its threshold predicts its most
+    probable label.
     """
     y_true = np.asarray(y_true).astype(int)
     y_prob = np.asarray(y_prob, dtype=float)
@@ -69,6 +73,8 @@ def multilabel_metrics(
         return empty_metrics("multilabel")
     cuts = _thresholds(thresholds, len(labels))
     y_pred = (y_prob >= cuts).astype(int)
+    if top1_fallback:
+        y_pred = apply_top1_fallback(y_pred, y_prob)
 
     truth, pred, ids = _sklearn_view(y_true, y_pred)
     result: dict = {}

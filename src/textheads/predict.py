@@ -18,6 +18,7 @@ from textheads.batching import Tokenized, iterate, sorted_batches, tokenize
 from textheads.model import TextHeadsModel
 from textheads.progress import progress
 from textheads.specs import HeadSpec
+from textheads.thresholds import apply_top1_fallback
 
 
 @dataclass
@@ -87,16 +88,16 @@ def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
 def decide(spec: HeadSpec, output: np.ndarray) -> Any:
     """One text's decision for one head: labels over threshold, the argmax label, or the value."""
     if spec.kind == "multilabel":
-        thresholds = spec.thresholds()
-        return [label for label, p, t in zip(spec.labels or [], output, thresholds, strict=True) if p >= t]
+        return [label for label, chosen in zip(spec.labels or [], decisions_matrix(spec, output[None])[0], strict=True) if chosen]
     if spec.kind == "multiclass":
         return (spec.labels or [])[int(np.argmax(output))]
     return float(output)
 
 
 def decisions_matrix(spec: HeadSpec, output: np.ndarray) -> np.ndarray:
-    """Multilabel 0/1 decisions for many texts at the spec's thresholds."""
-    return (output >= np.asarray(spec.thresholds(), dtype=output.dtype)).astype(np.int64)
+    """Multilabel 0/1 decisions for many texts at the spec's thresholds (and top-1 fallback)."""
+    decisions = (output >= np.asarray(spec.thresholds(), dtype=output.dtype)).astype(np.int64)
+    return apply_top1_fallback(decisions, output) if spec.top1_fallback else decisions
 
 
 def to_records(specs: dict[str, HeadSpec], predictions: Predictions, texts: Sequence[str] | None = None) -> list[dict[str, Any]]:

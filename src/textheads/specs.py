@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 HeadKind = Literal["multilabel", "multiclass", "regression"]
 
 LOSSES: dict[str, tuple[str, ...]] = {
-    "multilabel": ("bce",),
-    "multiclass": ("cross_entropy",),
+    "multilabel": ("bce", "focal", "asl"),
+    "multiclass": ("cross_entropy", "focal"),
     "regression": ("mse", "huber"),
 }
 DEFAULT_LOSS = {"multilabel": "bce", "multiclass": "cross_entropy", "regression": "mse"}
@@ -46,7 +46,8 @@ class HeadSpec(StrictModel):
     separator: str | None = None
     """For multilabel string cells such as "a,b": the delimiter between labels."""
     loss: str | None = None
-    """`bce` (multilabel), `cross_entropy` (multiclass), `mse` or `huber` (regression)."""
+    """`bce`, `focal` or `asl` (multilabel); `cross_entropy` or `focal` (multiclass);
+    `mse` or `huber` (regression)."""
     weight: float = Field(default=1.0, ge=0.0)
     """This head's weight in the summed loss."""
     hidden_sizes: list[int] = Field(default_factory=list)
@@ -54,12 +55,32 @@ class HeadSpec(StrictModel):
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     """Multiclass only: label smoothing of the cross-entropy."""
-    class_weights: list[float] | None = None
-    """Multiclass only: one weight per label, in label order."""
+    class_weights: Literal["auto"] | list[float] | None = None
+    """Multiclass only: one weight per label in label order, or `auto` (inverse class
+    frequency in the training data, capped at `weight_cap`)."""
+    pos_weight: Literal["auto"] | list[float] | None = None
+    """Multilabel `bce`/`focal`: weight of each label's positives, or `auto`
+    (negatives / positives in the training data, capped at `weight_cap`)."""
+    weight_cap: float = Field(default=10.0, ge=1.0)
+    """Upper bound of `auto` positive-class and class weights."""
+    focal_gamma: float = Field(default=2.0, ge=0.0)
+    """Focal loss: how much easy examples are down-weighted (0 gives plain BCE / CE)."""
+    focal_alpha: float | None = Field(default=None, gt=0.0, lt=1.0)
+    """Multilabel focal loss: weight of positives (negatives get 1 - alpha)."""
+    asl_gamma_neg: float = Field(default=4.0, ge=0.0)
+    """Asymmetric loss: focusing of negatives."""
+    asl_gamma_pos: float = Field(default=0.0, ge=0.0)
+    """Asymmetric loss: focusing of positives."""
+    asl_clip: float = Field(default=0.05, ge=0.0, lt=1.0)
+    """Asymmetric loss: probability margin under which negatives add no loss."""
     huber_delta: float = Field(default=1.0, gt=0.0)
     """Regression with `huber` loss: the delta, in standard deviations of the target."""
     threshold: float | dict[str, float] = 0.5
     """Multilabel only: decision threshold, one for all labels or one per label."""
+    tune_thresholds: bool = True
+    """Multilabel only: after training, tune one threshold per label on the validation data."""
+    top1_fallback: bool = False
+    """Multilabel only: a text always gets at least its most probable label."""
 
     @field_validator("hidden_sizes")
     @classmethod
@@ -103,14 +124,22 @@ class HeadSpec(StrictModel):
             raise ValueError("give either labels or labels_file, not both")
         if self.kind == "multiclass" and self.labels is not None and len(self.labels) < 2:
             raise ValueError("a multiclass head needs at least 2 labels")
-        if self.class_weights is not None:
-            if self.kind != "multiclass":
-                raise ValueError("class_weights apply to multiclass heads only")
-            if self.labels is not None and len(self.class_weights) != len(self.labels):
-                raise ValueError(
-                    f"class_weights has {len(self.class_weights)} values for "
-                    f"{len(self.labels)} labels"
-                )
+        for option, kind in (("class_weights", "multiclass"), ("pos_weight", "multilabel")):
+            value = getattr(self, option)
+            if value is None:
+                continue
+            if self.kind != kind:
+                raise ValueError(f"{option} applies to {kind} heads only")
+            if isinstance(value, list) and self.labels is not None and len(value) != len(self.labels):
+                raise ValueError(f"{option} has {len(value)} values for {len(self.labels)} labels")
+            if isinstance(value, list) and any(v <= 0 for v in value):
+                raise ValueError(f"{option} must be positive; got {value}")
+        if self.pos_weight is not None and self.loss == "asl":
+            raise ValueError("pos_weight applies to the bce and focal losses, not asl")
+        if self.focal_alpha is not None and not (self.kind == "multilabel" and self.loss == "focal"):
+            raise ValueError("focal_alpha applies to multilabel heads with loss: focal")
+        if self.top1_fallback and self.kind != "multilabel":
+            raise ValueError("top1_fallback applies to multilabel heads only")
         if isinstance(self.threshold, dict) or self.threshold != 0.5:
             if self.kind != "multilabel":
                 raise ValueError("threshold applies to multilabel heads only")

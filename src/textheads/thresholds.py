@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from textheads.specs import HeadSpec
+
 GRID = np.round(np.arange(0.05, 0.95, 0.01), 2)
 """Candidate thresholds: 0.05, 0.06, ..., 0.94."""
 
@@ -67,3 +69,16 @@ def apply_top1_fallback(decisions: np.ndarray, y_prob: np.ndarray) -> np.ndarray
     empty = ~decisions.any(axis=1)
     decisions[empty, np.argmax(y_prob[empty], axis=1)] = 1
     return decisions
+
+
+def tuned_spec(spec: HeadSpec, y_true: np.ndarray, y_prob: np.ndarray, *, min_positives: int = 5) -> tuple[HeadSpec, list[str]]:
+    """A multilabel spec with per-label thresholds tuned on (y_true, y_prob).
+
+    Returns the spec and the labels that had too few positives to be tuned
+    alone (they got the global threshold).
+    """
+    labels = spec.labels or []
+    thresholds, tuned = tune_per_label(y_true, y_prob, min_positives=min_positives)
+    threshold = {label: float(t) for label, t in zip(labels, thresholds, strict=True)}
+    untuned = [label for label, ok in zip(labels, tuned, strict=True) if not ok]
+    return HeadSpec.model_validate({**spec.model_dump(), "threshold": threshold}), untuned

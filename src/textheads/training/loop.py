@@ -228,7 +228,7 @@ class Trainer:
         """Metrics of every head on the validation data, plus the weighted validation `loss`."""
         assert self.validation_data is not None and self.validation_tokens is not None
         raw = run_heads(self.model, self.validation_tokens, self.pad_id, batch_size=max(64, self.settings.batch_size))
-        metrics: dict[str, Any] = evaluate_outputs(self.model.specs, to_user_outputs(self.model, raw), self.validation_data)
+        metrics: dict[str, Any] = evaluate_outputs(self.model.specs, to_user_outputs(self.model, raw), self.validation_data, tune_thresholds=True)
         targets = _Targets(self.model, self.validation_data)
         with torch.no_grad():
             loss, _ = combined_loss(self.model.specs, {k: torch.from_numpy(v) for k, v in raw.items()}, targets.values, targets.masks)
