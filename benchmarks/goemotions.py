@@ -25,7 +25,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, load_split, save, scores  # noqa: E402
+from common import RESULTS, load_split, require_goemotions, save, scores  # noqa: E402
+
+FROZEN_MODEL = {"pooling": "mean", "pool_layers": 7}
+FROZEN_HEAD = {"hidden_sizes": [512], "dropout": 0.2}
+FROZEN_TRAIN = {"epochs": 40}
 
 
 def part_tfidf(args: argparse.Namespace) -> None:
@@ -73,7 +77,119 @@ def part_plain(args: argparse.Namespace) -> None:
     )
 
 
-PARTS = {"tfidf": part_tfidf, "plain": part_plain}
+def _records(split: str, taxonomies: tuple[str, ...]) -> list[dict]:
+    folder = require_goemotions()
+    with (folder / f"{split}.jsonl").open() as handle:
+        return [{k: v for k, v in json.loads(line).items() if k in ("text", *taxonomies)} for line in handle]
+
+
+def _heads(taxonomies: tuple[str, ...], **options: object) -> dict:
+    folder = require_goemotions()
+    return {t: {"kind": "multilabel", "labels_file": str(folder / f"labels_{t}.txt"), **options} for t in taxonomies}
+
+
+def _fit_and_score(name: str, method: str, heads: dict, train: dict, taxonomies: tuple[str, ...], model: dict | None = None, **extra: object) -> dict:
+    """Train textheads on train.jsonl, tune on dev.jsonl, score test.jsonl with the shared scorer."""
+    from textheads import TextClassifier
+    from textheads.config import build_config, resolve_paths
+
+    raw = {"model": {"max_length": 64, **(model or {})}, "heads": heads, "train": train, "output_dir": str(RESULTS.parent / "runs" / name)}
+    config = resolve_paths(build_config(raw), Path("."))
+    import shutil
+
+    shutil.rmtree(config.output_dir, ignore_errors=True)
+    started = time.perf_counter()
+    clf = TextClassifier.from_config(config).fit(_records("train", taxonomies), _records("dev", taxonomies))
+    train_seconds = time.perf_counter() - started
+    result: dict = {"method": method, "train_seconds": train_seconds, "config": raw}
+    for taxonomy in taxonomies:
+        _, dev_y, _ = load_split("dev", taxonomy)
+        _, test_y, _ = load_split("test", taxonomy)
+        dev_x, test_x = [r["text"] for r in _records("dev", ())], [r["text"] for r in _records("test", ())]
+        dev_p, test_p = clf.predict_proba(dev_x)[taxonomy], clf.predict_proba(test_x)[taxonomy]
+        result[taxonomy] = scores(dev_y, dev_p, test_y, test_p)
+    result.update(result[taxonomies[0]])
+    result.update(extra)
+    return save(name, result)
+
+
+def part_frozen(args: argparse.Namespace) -> None:
+    """(a) The frozen-encoder fast path: cached pooled vectors, an MLP head."""
+    for run in ("first", "cached"):
+        name = "goemotions-frozen" if run == "first" else "goemotions-frozen-cached"
+        _fit_and_score(
+            name,
+            f"textheads frozen encoder ({run} run): {FROZEN_MODEL}, MLP head {FROZEN_HEAD}",
+            _heads(("emotions",), **FROZEN_HEAD),
+            {"freeze": "encoder", "batch_size": 256, **FROZEN_TRAIN, "cache_dir": str(RESULTS.parent / "cache")},
+            ("emotions",),
+            model=FROZEN_MODEL,
+        )
+
+
+def part_finetune(args: argparse.Namespace) -> None:
+    """(b) Full fine-tuning with textheads' defaults, `--epochs` epochs."""
+    _fit_and_score(
+        "goemotions-finetune",
+        f"textheads fine-tuning, defaults, {args.epochs} epochs, max length 64",
+        _heads(("emotions",)),
+        {"epochs": args.epochs},
+        ("emotions",),
+    )
+
+
+def part_throughput(args: argparse.Namespace) -> None:
+    """Training examples/s on the same 2,560 texts: the transformers Trainer at its best CPU
+    set-up (dynamic padding, grouped by length) against textheads, in one run."""
+    import tempfile
+
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from textheads import TextClassifier
+    from textheads.encoder import default_encoder_path
+
+    texts, y, labels = load_split("train")
+    n = args.examples
+    texts, y = texts[:n], y[:n]
+    path = str(default_encoder_path())
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    encoded = tokenizer(texts, truncation=True, max_length=64)
+    dataset = [{"input_ids": ids, "attention_mask": mask, "labels": row.astype(np.float32).tolist()} for ids, mask, row in zip(encoded["input_ids"], encoded["attention_mask"], y, strict=True)]
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels), problem_type="multi_label_classification")
+    with tempfile.TemporaryDirectory() as tmp:
+        training_args = TrainingArguments(
+            output_dir=tmp, per_device_train_batch_size=32, num_train_epochs=1, learning_rate=5e-5,
+            train_sampling_strategy="group_by_length", report_to=[], save_strategy="no", logging_strategy="no",
+            use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
+        )
+        trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer))
+        started = time.perf_counter()
+        trainer.train()
+        trainer_seconds = time.perf_counter() - started
+
+    records = [{"text": t, "emotions": [labels[j] for j in np.flatnonzero(row)]} for t, row in zip(texts, y, strict=True)]
+    clf = TextClassifier({"emotions": {"kind": "multilabel", "labels": labels}}, max_length=64, validation_split=0, train={"epochs": 1, "batch_size": 32})
+    started = time.perf_counter()
+    clf.fit(records, show_progress=False, echo=lambda _: None)
+    fit_seconds = time.perf_counter() - started
+    loop_seconds = clf.train_result_.train_seconds
+    save(
+        "goemotions-throughput",
+        {
+            "examples": n,
+            "trainer_examples_per_second": n / trainer_seconds,
+            "textheads_examples_per_second": n / loop_seconds,
+            "textheads_fit_examples_per_second": n / fit_seconds,
+            "ratio": trainer_seconds / loop_seconds,
+            "ratio_whole_fit": trainer_seconds / fit_seconds,
+            "note": "Trainer: AutoModelForSequenceClassification(multi_label_classification), DataCollatorWithPadding, group_by_length, batch 32, max length 64; time of trainer.train(). textheads: the training loop (fit_: whole fit() with loading, tokenising and saving).",
+        },
+    )
+
+
+PARTS = {"throughput": part_throughput, "tfidf": part_tfidf, "plain": part_plain, "frozen": part_frozen, "finetune": part_finetune}
 
 
 def print_table() -> None:
@@ -92,6 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=sorted(PARTS))
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--examples", type=int, default=2560, help="texts for --part throughput")
     parser.add_argument("--table", action="store_true")
     args = parser.parse_args()
     if args.part:

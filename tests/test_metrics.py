@@ -401,3 +401,18 @@ def test_is_better_with_nan() -> None:
     assert not is_better("loss", math.nan, 1.0)
     assert is_better("loss", 1.0, math.nan)
     assert not is_better("mean_macro_f1", math.nan, 0.1)
+
+
+def test_multilabel_summary_agrees_with_the_full_metrics() -> None:
+    from textheads.metrics import multilabel_summary
+
+    rng = np.random.default_rng(0)
+    y_true = (rng.random((50, 6)) < 0.3).astype(int)
+    y_true[:, 5] = 0  # a label never true
+    y_prob = rng.random((50, 6))
+    thresholds = [0.3, 0.5, 0.7, 0.2, 0.9, 0.5]
+    for fallback in (False, True):
+        full = multilabel_metrics(y_true, y_prob, list("abcdef"), thresholds, fallback)
+        fast = multilabel_summary(y_true, y_prob, thresholds, fallback)
+        for key in ("micro_f1", "macro_f1", "weighted_f1", "subset_accuracy", "hamming_loss", "n_rows"):
+            assert fast[key] == pytest.approx(full[key]), key

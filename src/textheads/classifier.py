@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ from textheads.thresholds import tuned_spec
 from textheads.losses import resolve_auto_weights
 from textheads.data.split import stratified_split
 from textheads.training import Trainer, TrainResult
+from textheads.training.frozen import FrozenHeadsTrainer
 from textheads.training.checkpoint import latest_checkpoint, seed_everything
 
 
@@ -118,9 +120,12 @@ class TextClassifier:
 
             output_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
-        trainer = Trainer(model, tokenizer, run_config, train_data, validation_data, show_progress=show_progress, echo=echo)
         try:
-            self.train_result_ = trainer.train(resume=resume)
+            if run_config.train.freeze == "encoder" and not model.reads_tokens:
+                self.train_result_ = self._train_frozen(model, tokenizer, run_config, train_data, validation_data, show_progress, echo)
+            else:
+                trainer = Trainer(model, tokenizer, run_config, train_data, validation_data, show_progress=show_progress, echo=echo)
+                self.train_result_ = trainer.train(resume=resume)
             self.model_, self.tokenizer_ = load_model_dir(output_dir)
             if validation_data is not None and self._tune_thresholds(validation_data, echo):
                 save_model_dir(self.model_, self.tokenizer_, output_dir)
@@ -128,6 +133,25 @@ class TextClassifier:
             if temporary:
                 shutil.rmtree(output_dir, ignore_errors=True)
         return self
+
+    @staticmethod
+    def _train_frozen(
+        model: TextHeadsModel,
+        tokenizer: Any,
+        config: RunConfig,
+        train_data: LabelledData,
+        validation_data: LabelledData | None,
+        show_progress: bool,
+        echo: Any,
+    ) -> TrainResult:
+        """The fast path: heads only, on cached pooled vectors (a rerun is a resume)."""
+        model.freeze("encoder")
+        trainer = FrozenHeadsTrainer(model, tokenizer, config, train_data, validation_data, show_progress=show_progress, echo=echo)
+        outcome = trainer.train()
+        output_dir = Path(config.output_dir or ".")
+        metrics_path = output_dir / "validation_metrics.json"
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else None
+        return TrainResult(output_dir, outcome["global_step"], outcome["best_metric"], outcome["best_step"], outcome["stopped_early"], None, metrics)
 
     def _split(self, data: LabelledData, specs: list[HeadSpec], echo: Any) -> tuple[LabelledData, LabelledData]:
         fraction = self.config.data.validation_split
@@ -223,7 +247,7 @@ class TextClassifier:
         config = model.config
         clf = cls.from_config(
             RunConfig(
-                model=ModelSection(encoder=config.encoder_name or "default", pooling=config.pooling, max_length=config.max_text_length),
+                model=ModelSection(encoder=config.encoder_name or "default", pooling=config.pooling, pool_layers=config.pool_layers, max_length=config.max_text_length),
                 data=DataSection(text=config.text_columns or "text"),
                 heads=dict(model.specs),
                 output_dir=str(path),
@@ -277,6 +301,7 @@ def _build_model(config: RunConfig, specs: list[HeadSpec], train_data: LabelledD
         encoder=encoder.config.to_dict(),
         encoder_name=config.model.encoder,
         pooling=config.model.pooling,
+        pool_layers=config.model.pool_layers,
         max_text_length=config.model.max_length,
         head_specs=[spec.model_dump(mode="json") for spec in specs],
         target_stats=_target_stats(specs, train_data),

@@ -24,7 +24,10 @@ class ModelSection(StrictModel):
 
     encoder: str = "default"
     """A Hugging Face model id, a local directory, or `default` (all-MiniLM-L6-v2, bundled)."""
-    pooling: Literal["mean", "cls"] = "mean"
+    pooling: Literal["mean", "cls", "max", "mean_max"] = "mean"
+    pool_layers: int = Field(default=1, ge=1, le=64)
+    """Pool each of the top k hidden states (the last being the encoder's output) and
+    concatenate them: lower layers keep more of the words themselves."""
     max_length: int = Field(default=128, ge=8, le=8192)
 
 
@@ -56,7 +59,9 @@ class DataSection(StrictModel):
 class TrainSection(StrictModel):
     """Optimisation, evaluation and checkpointing."""
 
-    epochs: float = Field(default=3, gt=0)
+    epochs: float | None = Field(default=None, gt=0)
+    """Passes over the training data: 3 by default, 40 when the encoder is frozen
+    (the heads then train on cached vectors, an epoch taking a fraction of a second)."""
     max_steps: int | None = Field(default=None, gt=0)
     """Stop after this many optimiser steps (overrides `epochs` for the schedule)."""
     batch_size: int = Field(default=32, ge=1)
@@ -64,6 +69,9 @@ class TrainSection(StrictModel):
     """Learning rate of the encoder."""
     head_learning_rate: float = Field(default=1e-3, gt=0)
     """Learning rate of the freshly initialised heads."""
+    layer_lr_decay: float = Field(default=1.0, gt=0, le=1)
+    """Layer-wise learning-rate decay: each encoder layer learns at this factor times the
+    rate of the layer above it (1 = the same rate everywhere)."""
     weight_decay: float = Field(default=0.01, ge=0)
     warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
     max_grad_norm: float | None = Field(default=1.0, gt=0)
@@ -80,6 +88,8 @@ class TrainSection(StrictModel):
     log_every_steps: int = Field(default=20, ge=1)
     keep_checkpoints: int = Field(default=1, ge=1)
     num_threads: int | None = Field(default=None, ge=1)
+    cache_dir: str | None = None
+    """Embedding cache of the frozen-encoder fast path (default ~/.cache/textheads)."""
     max_time: str | None = None
     """Wall-clock budget such as `45m`; training stops (and saves) when it is spent."""
 

@@ -54,12 +54,23 @@ def load_encoder(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     return encoder, tokenizer
 
 
+POOLING_WIDTH = {"mean": 1, "cls": 1, "max": 1, "mean_max": 2}
+
+
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, method: str) -> torch.Tensor:
-    """Pool token states (batch, tokens, hidden) into one vector per text."""
+    """Pool token states (batch, tokens, hidden) into one vector per text.
+
+    `mean` and `max` skip padding; `mean_max` concatenates the two.
+    """
     if method == "cls":
         return hidden[:, 0]
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    parts = []
+    if method in ("mean", "mean_max"):
+        parts.append((hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9))
+    if method in ("max", "mean_max"):
+        parts.append(hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).amax(dim=1))
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
 
 def encoder_layers(encoder: PreTrainedModel) -> list[torch.nn.Module]:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from textheads.data.dataset import LabelledData
-from textheads.metrics import empty_metrics, multiclass_metrics, multilabel_metrics, regression_metrics
+from textheads.metrics import empty_metrics, multiclass_metrics, multilabel_metrics, multilabel_summary, regression_metrics
 from textheads.specs import HeadSpec
 from textheads.thresholds import tuned_spec
 
@@ -21,6 +21,7 @@ def evaluate_outputs(
     data: LabelledData,
     *,
     tune_thresholds: bool = False,
+    detailed: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Metrics for every head over the rows labelled for it.
 
@@ -29,7 +30,8 @@ def evaluate_outputs(
     their stored thresholds, with the headline figures at 0.5 beside them
     (`at_0.5`). With `tune_thresholds`, heads that tune thresholds are scored
     at thresholds tuned on this very data: optimistic, but the fair way to
-    compare checkpoints whose thresholds will be tuned afterwards.
+    compare checkpoints whose thresholds will be tuned afterwards. Without
+    `detailed`, multilabel heads get only their headline figures (fast).
     """
     results: dict[str, dict[str, Any]] = {}
     for name, spec in specs.items():
@@ -43,6 +45,9 @@ def evaluate_outputs(
             y_true = target.values[rows].astype(np.int64)
             if tune_thresholds and spec.tune_thresholds:
                 spec, _ = tuned_spec(spec, y_true, output)
+            if not detailed:
+                results[name] = multilabel_summary(y_true, output, spec.thresholds(), spec.top1_fallback)
+                continue
             results[name] = multilabel_metrics(y_true, output, spec.labels or [], spec.thresholds(), spec.top1_fallback)
             if any(t != 0.5 for t in spec.thresholds()) or spec.top1_fallback:
                 at_half = multilabel_metrics(y_true, output, spec.labels or [], 0.5)

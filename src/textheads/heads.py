@@ -1,4 +1,5 @@
-"""Head modules: a linear layer or a small MLP on the pooled encoder output."""
+"""Head modules: a linear layer or a small MLP on the pooled encoder output, or a
+convolutional head over the token states."""
 
 from __future__ import annotations
 
@@ -8,20 +9,56 @@ from torch import nn
 from textheads.specs import HeadSpec
 
 
+def _classifier(spec: HeadSpec, input_size: int) -> nn.Sequential:
+    """Dropout, optional hidden layers (GELU), then the output layer."""
+    layers: list[nn.Module] = [nn.Dropout(spec.dropout)]
+    size = input_size
+    for hidden in spec.hidden_sizes:
+        layers += [nn.Linear(size, hidden), nn.GELU(), nn.Dropout(spec.dropout)]
+        size = hidden
+    layers.append(nn.Linear(size, spec.num_outputs))
+    return nn.Sequential(*layers)
+
+
 class Head(nn.Module):
     """Maps a pooled text vector to one head's logits (or standardised value)."""
 
     def __init__(self, spec: HeadSpec, input_size: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Dropout(spec.dropout)]
-        size = input_size
-        for hidden in spec.hidden_sizes:
-            layers += [nn.Linear(size, hidden), nn.GELU(), nn.Dropout(spec.dropout)]
-            size = hidden
-        layers.append(nn.Linear(size, spec.num_outputs))
-        self.layers = nn.Sequential(*layers)
+        self.layers = _classifier(spec, input_size)
         self.squeeze = spec.kind == "regression"
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         out = self.layers(pooled)
         return out.squeeze(-1) if self.squeeze else out
+
+
+class ConvHead(nn.Module):
+    """1-D convolutions over the token states, max-pooled over the (unpadded) text.
+
+    Picks up short phrases ("not bad", "thank you so much") that one pooled
+    vector blurs.
+    """
+
+    def __init__(self, spec: HeadSpec, hidden_size: int) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(
+            nn.Conv1d(hidden_size, spec.conv_channels, kernel, padding=kernel // 2) for kernel in spec.conv_kernel_sizes
+        )
+        self.layers = _classifier(spec, spec.conv_channels * len(spec.conv_kernel_sizes))
+        self.squeeze = spec.kind == "regression"
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        x = hidden.transpose(1, 2)  # (batch, hidden, tokens)
+        length = hidden.shape[1]
+        padding = (attention_mask == 0).unsqueeze(1)
+        pooled = []
+        for conv in self.convs:
+            features = torch.relu(conv(x))[:, :, :length]
+            pooled.append(features.masked_fill(padding, float("-inf")).amax(dim=2))
+        out = self.layers(torch.cat(pooled, dim=1))
+        return out.squeeze(-1) if self.squeeze else out
+
+
+def build_head(spec: HeadSpec, hidden_size: int, pooled_size: int) -> nn.Module:
+    return ConvHead(spec, hidden_size) if spec.reads_tokens else Head(spec, pooled_size)

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 
-from textheads.encoder import encoder_layers, pool
-from textheads.heads import Head
+from textheads.encoder import POOLING_WIDTH, encoder_layers, pool
+from textheads.heads import build_head
 from textheads.specs import HeadSpec
 
 
@@ -29,6 +29,7 @@ class TextHeadsConfig(PreTrainedConfig):
         encoder: dict[str, Any] | None = None,
         encoder_name: str = "",
         pooling: str = "mean",
+        pool_layers: int = 1,
         max_text_length: int = 128,
         head_specs: list[dict[str, Any]] | None = None,
         target_stats: dict[str, list[float]] | None = None,
@@ -39,6 +40,7 @@ class TextHeadsConfig(PreTrainedConfig):
         self.encoder = encoder or {}
         self.encoder_name = encoder_name
         self.pooling = pooling
+        self.pool_layers = pool_layers
         # Not `max_length`: transformers reserves that name for generation settings.
         self.max_text_length = max_text_length
         self.head_specs = head_specs or []
@@ -60,12 +62,12 @@ class TextHeadsModel(PreTrainedModel):
             encoder = AutoModel.from_config(AutoConfig.for_model(**config.encoder))
         self.encoder = encoder
         hidden = encoder.config.hidden_size
-        self.heads = nn.ModuleDict({spec.name: Head(spec, hidden) for spec in self.specs.values()})
+        self.heads = nn.ModuleDict({spec.name: build_head(spec, hidden, self.heads_input_size) for spec in self.specs.values()})
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
         # Only head layers are new; the encoder keeps its pretrained weights.
-        if isinstance(module, nn.Linear) and any(module is m for m in self.heads.modules()):
+        if isinstance(module, (nn.Linear, nn.Conv1d)) and any(module is m for m in self.heads.modules()):
             nn.init.normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
 
@@ -78,6 +80,32 @@ class TextHeadsModel(PreTrainedModel):
         """Re-read the specs after `config.head_specs` changed (e.g. new thresholds)."""
         self.__dict__.pop("specs", None)
 
+    @property
+    def heads_input_size(self) -> int:
+        """Width of the pooled vector the (non-convolutional) heads read."""
+        return self.encoder.config.hidden_size * POOLING_WIDTH[self.config.pooling] * self.config.pool_layers
+
+    @property
+    def reads_tokens(self) -> bool:
+        """True when some head reads token states (so pooled vectors alone do not suffice)."""
+        return any(spec.reads_tokens for spec in self.specs.values())
+
+    def encode_tokens(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled vectors, last token states) of a batch."""
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        layers = self.config.pool_layers
+        output = self.encoder(**kwargs, output_hidden_states=layers > 1)
+        states = output.hidden_states[-layers:] if layers > 1 else (output.last_hidden_state,)
+        pooled = torch.cat([pool(state, attention_mask, self.config.pooling) for state in states], dim=-1)
+        return pooled, output.last_hidden_state
+
     def encode(
         self,
         input_ids: torch.Tensor,
@@ -85,11 +113,7 @@ class TextHeadsModel(PreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Pooled encoder output, one vector per text."""
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(**kwargs).last_hidden_state
-        return pool(hidden, attention_mask, self.config.pooling)
+        return self.encode_tokens(input_ids, attention_mask, token_type_ids)[0]
 
     def forward(
         self,
@@ -97,12 +121,25 @@ class TextHeadsModel(PreTrainedModel):
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        pooled = self.encode(input_ids, attention_mask, token_type_ids)
-        return self.forward_heads(pooled)
+        pooled, tokens = self.encode_tokens(input_ids, attention_mask, token_type_ids)
+        return self.forward_heads(pooled, tokens, attention_mask)
 
-    def forward_heads(self, pooled: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each head's raw output from pooled vectors."""
-        return {name: head(pooled) for name, head in self.heads.items()}
+    def forward_heads(
+        self,
+        pooled: torch.Tensor,
+        tokens: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Each head's raw output from pooled vectors (and token states, for convolutional heads)."""
+        outputs = {}
+        for name, head in self.heads.items():
+            if self.specs[name].reads_tokens:
+                if tokens is None or attention_mask is None:
+                    raise ValueError(f"head {name!r} reads token states; pass tokens and attention_mask")
+                outputs[name] = head(tokens, attention_mask)
+            else:
+                outputs[name] = head(pooled)
+        return outputs
 
     def to_predictions(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Raw outputs → sigmoid probabilities, softmax probabilities, or values in user units."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 HeadKind = Literal["multilabel", "multiclass", "regression"]
 
@@ -53,6 +53,11 @@ class HeadSpec(StrictModel):
     hidden_sizes: list[int] = Field(default_factory=list)
     """Hidden layer sizes of an MLP head; empty means one linear layer."""
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    conv_kernel_sizes: list[int] = Field(default_factory=list)
+    """Non-empty: a convolutional head over the token states (one 1-D convolution per
+    kernel size, max-pooled over the text) instead of a head on the pooled vector."""
+    conv_channels: int = Field(default=128, ge=1)
+    """Filters per kernel size of a convolutional head."""
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     """Multiclass only: label smoothing of the cross-entropy."""
     class_weights: Literal["auto"] | list[float] | None = None
@@ -82,11 +87,11 @@ class HeadSpec(StrictModel):
     top1_fallback: bool = False
     """Multilabel only: a text always gets at least its most probable label."""
 
-    @field_validator("hidden_sizes")
+    @field_validator("hidden_sizes", "conv_kernel_sizes")
     @classmethod
-    def _positive_sizes(cls, sizes: list[int]) -> list[int]:
+    def _positive_sizes(cls, sizes: list[int], info: ValidationInfo) -> list[int]:
         if any(size <= 0 for size in sizes):
-            raise ValueError(f"hidden sizes must be positive integers; got {sizes}")
+            raise ValueError(f"{(info.field_name or '').replace('_', ' ')} must be positive integers; got {sizes}")
         return sizes
 
     @field_validator("labels", mode="before")
@@ -144,6 +149,11 @@ class HeadSpec(StrictModel):
             if self.kind != "multilabel":
                 raise ValueError("threshold applies to multilabel heads only")
         return self
+
+    @property
+    def reads_tokens(self) -> bool:
+        """True for heads over the token states (convolutional), not the pooled vector."""
+        return bool(self.conv_kernel_sizes)
 
     @property
     def source_column(self) -> str:

@@ -33,7 +33,10 @@ from textheads.training.checkpoint import (
     save_checkpoint,
     seed_everything,
 )
-from textheads.training.optim import build_optimizer, build_scheduler
+from textheads.training.optim import LinearSchedule, build_optimizer, build_scheduler, schedule_of
+
+
+DEFAULT_EPOCHS = 3
 
 
 @dataclass
@@ -47,9 +50,11 @@ class TrainResult:
     stopped_early: bool
     resumed_from: str | None
     validation_metrics: dict[str, Any] | None
+    train_seconds: float = 0.0
+    """Wall time of the training loop (evaluations and saves included)."""
 
 
-class _Targets:
+class TargetTensors:
     """Training targets as tensors: regression standardised, missing rows masked."""
 
     def __init__(self, model: TextHeadsModel, data: LabelledData) -> None:
@@ -99,9 +104,10 @@ class Trainer:
         self.validation_tokens: Tokenized | None = None
         if validation_data is not None:
             self.validation_tokens = tokenize(tokenizer, validation_data.texts, max_length)
-        self.targets = _Targets(model, train_data)
+        self.targets = TargetTensors(model, train_data)
         self.steps_per_epoch = math.ceil(len(train_data) / self.settings.batch_size)
-        self.total_steps = self.settings.max_steps or math.ceil(self.settings.epochs * self.steps_per_epoch)
+        epochs = self.settings.epochs if self.settings.epochs is not None else DEFAULT_EPOCHS
+        self.total_steps = self.settings.max_steps or math.ceil(epochs * self.steps_per_epoch)
         self.log_path = self.output_dir / "train_log.jsonl"
 
     # -- public -----------------------------------------------------------------
@@ -143,9 +149,10 @@ class Trainer:
         if self.model.encoder_frozen:
             self.model.encoder.eval()  # no dropout on features the encoder will not learn from
         window: list[dict[str, float]] = []
-        with progress(self.total_steps, "Training", enabled=self.show_progress) as advance:
+        schedule = schedule_of(scheduler)
+        with progress(schedule.total_steps, "Training", enabled=self.show_progress) as advance:
             advance(state.global_step)
-            while state.global_step < self.total_steps and not state.stopped_early:
+            while state.global_step < schedule.total_steps and not state.stopped_early:
                 batches = grouped_batches(self.train_tokens.lengths, settings.batch_size, numpy_seed(settings.seed, state.epoch))
                 for indices in batches[state.batch_in_epoch :]:
                     parts = self._step(indices, optimizer, scheduler)
@@ -159,8 +166,11 @@ class Trainer:
                         means = {key: float(np.mean([p[key] for p in window])) for key in window[0]}
                         self._log({"step": state.global_step, "epoch": state.epoch + 1, **means, "lr": scheduler.get_last_lr()[0]})
                         window.clear()
+                    if budget is not None and (state.global_step == self._calibration_steps() or state.batch_in_epoch == 1):
+                        # Re-plan after the first timed steps, then once an epoch (evaluations cost time too).
+                        self._plan_to_budget(schedule, state, budget)
                     out_of_time = budget is not None and state.elapsed_seconds >= budget
-                    finished = state.global_step >= self.total_steps or out_of_time
+                    finished = state.global_step >= schedule.total_steps or out_of_time
                     if finished or (eval_every and state.global_step % eval_every == 0):
                         self._evaluate_and_checkpoint(state, optimizer, scheduler)
                     elif save_every and state.global_step % save_every == 0:
@@ -173,16 +183,32 @@ class Trainer:
                 else:
                     state.epoch += 1
                     state.batch_in_epoch = 0
-                    if not eval_every and state.global_step < self.total_steps:
+                    if not eval_every and state.global_step < schedule.total_steps:
                         self._evaluate_and_checkpoint(state, optimizer, scheduler)
+
+    def _calibration_steps(self) -> int:
+        """Steps timed before a `max_time` budget re-plans the schedule."""
+        return max(5, min(50, self.total_steps // 20))
+
+    def _plan_to_budget(self, schedule: LinearSchedule, state: TrainerState, budget: float) -> None:
+        """Shorten the schedule so that it ends (decayed to 0) within the time budget.
+
+        Seconds per step are measured so far, evaluations included; 5 % of the
+        budget is kept for the last evaluation and save.
+        """
+        per_step = state.elapsed_seconds / max(1, state.global_step)
+        affordable = state.global_step + int((0.95 * budget - state.elapsed_seconds) / per_step)
+        if affordable < schedule.total_steps:
+            schedule.replan(max(state.global_step + 1, affordable))
+            self.echo(f"train.max_time={self.settings.max_time}: planning {schedule.total_steps} steps ({per_step:.2f} s a step)")
 
     def _step(self, indices: np.ndarray, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, float]:
         batch = collate(self.train_tokens, indices, self.pad_id)
         targets, masks = self.targets.batch(indices)
         if self.model.encoder_frozen:
             with torch.no_grad():
-                pooled = self.model.encode(**batch)
-            outputs = self.model.forward_heads(pooled)
+                pooled, tokens = self.model.encode_tokens(**batch)
+            outputs = self.model.forward_heads(pooled, tokens, batch["attention_mask"])
         else:
             outputs = self.model(**batch)
         loss, parts = combined_loss(self.model.specs, outputs, targets, masks)
@@ -211,7 +237,8 @@ class Trainer:
             if improved:
                 state.best_metric, state.best_step = value, state.global_step
                 state.evals_without_improvement = 0
-                write_json_atomic(self.output_dir / "validation_metrics.json", _without_loss(metrics))
+                detailed = evaluate_outputs(self.model.specs, self._last_outputs, self.validation_data, tune_thresholds=True)
+                write_json_atomic(self.output_dir / "validation_metrics.json", detailed)
             else:
                 state.evals_without_improvement += 1
                 patience = self.settings.early_stopping_patience
@@ -228,8 +255,9 @@ class Trainer:
         """Metrics of every head on the validation data, plus the weighted validation `loss`."""
         assert self.validation_data is not None and self.validation_tokens is not None
         raw = run_heads(self.model, self.validation_tokens, self.pad_id, batch_size=max(64, self.settings.batch_size))
-        metrics: dict[str, Any] = evaluate_outputs(self.model.specs, to_user_outputs(self.model, raw), self.validation_data, tune_thresholds=True)
-        targets = _Targets(self.model, self.validation_data)
+        self._last_outputs = to_user_outputs(self.model, raw)
+        metrics: dict[str, Any] = evaluate_outputs(self.model.specs, self._last_outputs, self.validation_data, tune_thresholds=True, detailed=False)
+        targets = TargetTensors(self.model, self.validation_data)
         with torch.no_grad():
             loss, _ = combined_loss(self.model.specs, {k: torch.from_numpy(v) for k, v in raw.items()}, targets.values, targets.masks)
         metrics["loss"] = float(loss)
@@ -245,9 +273,7 @@ class Trainer:
     def _result(self, state: TrainerState, resumed_from: str | None) -> TrainResult:
         metrics_path = self.output_dir / "validation_metrics.json"
         metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else None
-        return TrainResult(self.output_dir, state.global_step, state.best_metric, state.best_step, state.stopped_early, resumed_from, metrics)
+        return TrainResult(self.output_dir, state.global_step, state.best_metric, state.best_step, state.stopped_early, resumed_from, metrics, state.elapsed_seconds)
 
 
-def _without_loss(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in metrics.items() if key != "loss"}
 

@@ -1,37 +1,95 @@
-"""Optimiser and learning-rate schedule: AdamW with separate encoder and head rates."""
+"""Optimiser and learning-rate schedule.
+
+AdamW with separate learning rates for the encoder and the freshly
+initialised heads, optional layer-wise decay of the encoder's rate (lower
+layers learn more slowly), and a linear warm-up/decay schedule whose length
+can be re-planned once the speed of a step is known (`train.max_time`).
+"""
 
 from __future__ import annotations
 
 import math
 
 import torch
-from transformers import get_linear_schedule_with_warmup
 
 from textheads.config import TrainSection
+from textheads.encoder import encoder_layers
 from textheads.model import TextHeadsModel
 
 _NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
 
+def _encoder_depths(model: TextHeadsModel) -> dict[int, int]:
+    """Parameter id → layers above it (0 for the top layer; the embeddings lowest)."""
+    try:
+        layers = encoder_layers(model.encoder)
+    except Exception:  # an encoder without a recognisable layer stack: no layer-wise decay
+        return {}
+    depths = {}
+    for index, layer in enumerate(layers):
+        for param in layer.parameters():
+            depths[id(param)] = len(layers) - 1 - index
+    embeddings = getattr(model.encoder, "embeddings", None)
+    if embeddings is not None:
+        for param in embeddings.parameters():
+            depths[id(param)] = len(layers)
+    return depths
+
+
 def build_optimizer(model: TextHeadsModel, train: TrainSection) -> torch.optim.AdamW:
-    """AdamW over trainable parameters: the encoder at `learning_rate`, the heads at
-    `head_learning_rate`; no weight decay on biases and norms."""
-    groups: dict[tuple[str, bool], list[torch.nn.Parameter]] = {}
+    """AdamW over trainable parameters: heads at `head_learning_rate`, the encoder at
+    `learning_rate · layer_lr_decay^depth`; no weight decay on biases and norms."""
+    depths = _encoder_depths(model) if train.layer_lr_decay != 1.0 else {}
+    groups: dict[tuple[str, int, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         part = "heads" if name.startswith("heads.") else "encoder"
+        depth = depths.get(id(param), 0) if part == "encoder" else 0
         decay = not any(name.endswith(suffix) for suffix in _NO_DECAY)
-        groups.setdefault((part, decay), []).append(param)
-    rates = {"encoder": train.learning_rate, "heads": train.head_learning_rate}
-    param_groups = [
-        {"params": params, "lr": rates[part], "weight_decay": train.weight_decay if decay else 0.0, "name": f"{part}{'' if decay else '_no_decay'}"}
-        for (part, decay), params in sorted(groups.items())
-    ]
+        groups.setdefault((part, depth, decay), []).append(param)
+    param_groups = []
+    for (part, depth, decay), params in sorted(groups.items()):
+        lr = train.head_learning_rate if part == "heads" else train.learning_rate * train.layer_lr_decay**depth
+        param_groups.append(
+            {
+                "params": params,
+                "lr": lr,
+                "weight_decay": train.weight_decay if decay else 0.0,
+                "name": f"{part}.depth{depth}{'' if decay else '.no_decay'}",
+            }
+        )
     return torch.optim.AdamW(param_groups)
 
 
+class LinearSchedule:
+    """Linear warm-up then linear decay to 0 at `total_steps`; re-plannable.
+
+    A callable object (not a closure) so that `LambdaLR.state_dict()` saves its
+    plan with the checkpoint.
+    """
+
+    def __init__(self, total_steps: int, warmup_ratio: float) -> None:
+        self.warmup_ratio = warmup_ratio
+        self.total_steps = total_steps
+        self.warmup_steps = math.ceil(total_steps * warmup_ratio)
+
+    def replan(self, total_steps: int) -> None:
+        self.total_steps = max(1, total_steps)
+        self.warmup_steps = math.ceil(self.total_steps * self.warmup_ratio)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / (self.warmup_steps + 1)
+        remaining = self.total_steps - step
+        return max(0.0, remaining / max(1, self.total_steps - self.warmup_steps))
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over `warmup_ratio` of the steps, then linear decay to zero."""
-    warmup = math.ceil(total_steps * warmup_ratio)
-    return get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+    """A LambdaLR driven by one `LinearSchedule` shared by every parameter group."""
+    schedule = LinearSchedule(total_steps, warmup_ratio)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, [schedule] * len(optimizer.param_groups))
+
+
+def schedule_of(scheduler: torch.optim.lr_scheduler.LambdaLR) -> LinearSchedule:
+    return scheduler.lr_lambdas[0]

@@ -1,0 +1,168 @@
+"""The frozen-encoder fast path: encode each text once (cached on disk), then
+train only the heads, on the cached vectors, for many epochs in seconds."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from textheads.batching import iterate, sorted_batches, tokenize
+from textheads.config import RunConfig
+from textheads.data.dataset import LabelledData
+from textheads.encoder import resolve_encoder
+from textheads.evaluation import evaluate_outputs, summary
+from textheads.io import write_json_atomic
+from textheads.losses import combined_loss
+from textheads.metrics import is_better, metric_value
+from textheads.model import TextHeadsModel
+from textheads.predict import pad_id
+from textheads.progress import progress
+from textheads.saving import save_model_dir
+from textheads.training.embedding_cache import EmbeddingCache, default_cache_dir, encoder_key
+from textheads.training.optim import build_optimizer, build_scheduler
+
+FROZEN_DEFAULT_EPOCHS = 40
+
+
+def encode_with_cache(
+    model: TextHeadsModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    *,
+    cache_dir: Path | None,
+    batch_size: int = 128,
+    show_progress: bool = False,
+) -> tuple[np.ndarray, int]:
+    """Pooled vectors of `texts`, from the disk cache where present; (vectors, newly encoded)."""
+    config = model.config
+    source, local = resolve_encoder(config.encoder_name) if config.encoder_name else ("", False)
+    weights = Path(source) / "model.safetensors" if local else None
+    key = encoder_key(config.encoder, weights, config.pooling, config.pool_layers, config.max_text_length)
+    cache = EmbeddingCache(cache_dir or default_cache_dir(), key)
+
+    def compute(missing: list[str]) -> np.ndarray:
+        tokens = tokenize(tokenizer, missing, config.max_text_length)
+        out = np.zeros((len(missing), model.heads_input_size), dtype=np.float32)
+        batches = sorted_batches(tokens.lengths, batch_size)
+        model.encoder.eval()
+        with torch.inference_mode(), progress(len(batches), "Encoding", enabled=show_progress) as advance:
+            for indices, batch in iterate(tokens, batches, pad_id(tokenizer)):
+                out[indices] = model.encode(**batch).float().numpy()
+                advance()
+        return out
+
+    return cache.get_or_compute(texts, compute)
+
+
+class FrozenHeadsTrainer:
+    """Trains the heads of a frozen-encoder model on cached pooled vectors."""
+
+    def __init__(
+        self,
+        model: TextHeadsModel,
+        tokenizer: PreTrainedTokenizerBase,
+        config: RunConfig,
+        train_data: LabelledData,
+        validation_data: LabelledData | None,
+        *,
+        show_progress: bool = True,
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        from textheads.training.loop import TargetTensors
+
+        self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.settings = config.train
+        self.output_dir = Path(config.output_dir or ".")
+        self.echo, self.show_progress = echo, show_progress
+        self.validation_data = validation_data
+        cache_dir = Path(self.settings.cache_dir) if self.settings.cache_dir else None
+        started = time.monotonic()
+        self.train_vectors, new_train = encode_with_cache(model, tokenizer, train_data.texts, cache_dir=cache_dir, show_progress=show_progress)
+        self.validation_vectors = None
+        new_validation = 0
+        if validation_data is not None:
+            self.validation_vectors, new_validation = encode_with_cache(model, tokenizer, validation_data.texts, cache_dir=cache_dir, show_progress=show_progress)
+        total = len(train_data) + (len(validation_data) if validation_data is not None else 0)
+        echo(f"Frozen encoder: {total - new_train - new_validation} of {total} texts from the embedding cache, {new_train + new_validation} encoded ({time.monotonic() - started:.1f} s)")
+        self.targets = TargetTensors(model, train_data)
+        self.validation_targets = TargetTensors(model, validation_data) if validation_data is not None else None
+
+    def train(self) -> dict[str, Any]:
+        settings = self.settings
+        epochs = settings.epochs if settings.epochs is not None else FROZEN_DEFAULT_EPOCHS
+        n = len(self.train_vectors)
+        steps_per_epoch = math.ceil(n / settings.batch_size)
+        total = settings.max_steps or math.ceil(epochs * steps_per_epoch)
+        optimizer = build_optimizer(self.model, settings)
+        scheduler = build_scheduler(optimizer, total, settings.warmup_ratio)
+        vectors = torch.from_numpy(self.train_vectors)
+        rng = np.random.default_rng(settings.seed)
+        best: dict[str, Any] = {"value": None, "step": None, "state": None, "metrics": None}
+        log = (self.output_dir / "train_log.jsonl").open("a", encoding="utf-8")
+        stale, step, epoch = 0, 0, 0
+        self.model.train()
+        with progress(total, "Training heads", enabled=self.show_progress) as advance:
+            while step < total:
+                order = rng.permutation(n)
+                for start in range(0, n, settings.batch_size):
+                    batch = order[start : start + settings.batch_size]
+                    targets, masks = self.targets.batch(batch)
+                    loss, _ = combined_loss(self.model.specs, self.model.forward_heads(vectors[batch]), targets, masks)
+                    loss.backward()
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    step += 1
+                    advance()
+                    if step >= total:
+                        break
+                epoch += 1
+                if self.validation_vectors is None:
+                    continue
+                metrics = self._evaluate()
+                value = metric_value(metrics, settings.metric)
+                improved = is_better(settings.metric, value, best["value"])
+                log.write(json.dumps({"event": "evaluation", "step": step, "epoch": epoch, "validation": summary(metrics), "metric": settings.metric, "value": value, "improved": improved}) + "\n")
+                if improved:
+                    best = {"value": value, "step": step, "state": copy.deepcopy(self.model.heads.state_dict()), "metrics": metrics}
+                    stale = 0
+                else:
+                    stale += 1
+                    if settings.early_stopping_patience is not None and stale >= settings.early_stopping_patience:
+                        self.echo(f"Early stopping after epoch {epoch}: no improvement in {stale} evaluation(s)")
+                        break
+        log.close()
+        if best["state"] is not None:
+            self.model.heads.load_state_dict(best["state"])
+            self.echo(f"Best validation {settings.metric} = {best['value']:.4f} at epoch {math.ceil(best['step'] / steps_per_epoch)}")
+            self.model.eval()
+            write_json_atomic(self.output_dir / "validation_metrics.json", self._detailed_validation_metrics())
+        save_model_dir(self.model, self.tokenizer, self.output_dir)
+        return {"global_step": step, "best_metric": best["value"], "best_step": best["step"], "stopped_early": step < total}
+
+    def _detailed_validation_metrics(self) -> dict[str, Any]:
+        assert self.validation_vectors is not None and self.validation_data is not None
+        with torch.inference_mode():
+            outputs = {k: v.numpy() for k, v in self.model.to_predictions(self.model.forward_heads(torch.from_numpy(self.validation_vectors))).items()}
+        return evaluate_outputs(self.model.specs, outputs, self.validation_data, tune_thresholds=True)
+
+    def _evaluate(self) -> dict[str, Any]:
+        assert self.validation_vectors is not None and self.validation_data is not None and self.validation_targets is not None
+        self.model.eval()
+        with torch.inference_mode():
+            raw = self.model.forward_heads(torch.from_numpy(self.validation_vectors))
+            loss, _ = combined_loss(self.model.specs, raw, self.validation_targets.values, self.validation_targets.masks)
+            outputs = {k: v.numpy() for k, v in self.model.to_predictions(raw).items()}
+        self.model.train()
+        metrics: dict[str, Any] = evaluate_outputs(self.model.specs, outputs, self.validation_data, tune_thresholds=True, detailed=False)
+        metrics["loss"] = float(loss)
+        return metrics
