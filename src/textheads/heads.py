@@ -49,7 +49,8 @@ class ConvHead(nn.Module):
         self.squeeze = spec.kind == "regression"
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        x = hidden.transpose(1, 2)  # (batch, hidden, tokens)
+        # Zero the padding so a window at the end of a text sees what it would see unpadded.
+        x = (hidden * attention_mask.unsqueeze(-1).to(hidden.dtype)).transpose(1, 2)  # (batch, hidden, tokens)
         length = hidden.shape[1]
         padding = (attention_mask == 0).unsqueeze(1)
         pooled = []

@@ -1,0 +1,103 @@
+"""Training options: the frozen fast path and its cache, conv heads, pooling, LLRD, max_time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import three_head_config
+from textheads import TextClassifier
+from textheads.config import build_config
+from textheads.training.optim import LinearSchedule, build_optimizer
+
+QUIET = {"show_progress": False}
+
+
+def _fit(raw: dict, messages: list[str] | None = None) -> TextClassifier:
+    echo = messages.append if messages is not None else (lambda _: None)
+    return TextClassifier.from_config(build_config(raw)).fit(echo=echo, **QUIET)
+
+
+def test_frozen_fast_path_caches_embeddings(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first: list[str] = []
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "a", freeze="encoder", epochs=5, cache_dir=str(cache))
+    clf = _fit(raw, first)
+    assert "Frozen encoder: 0 of 126 texts from the embedding cache, 126 encoded" in first[0]
+    assert list((cache / "embeddings").glob("*/*.safetensors"))
+    second: list[str] = []
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "b", freeze="encoder", epochs=5, cache_dir=str(cache))
+    again = _fit(raw, second)
+    assert "Frozen encoder: 126 of 126 texts from the embedding cache, 0 encoded" in second[0]
+    texts = ["python bug", "oven pasta"]
+    for head, values in clf.predict_proba(texts).items():
+        np.testing.assert_allclose(values, again.predict_proba(texts)[head], atol=1e-6)
+    # The saved model predicts from text (no cache needed) exactly as trained.
+    loaded = TextClassifier.load(tmp_path / "a").predict_proba(texts)
+    for head, values in clf.predict_proba(texts).items():
+        np.testing.assert_allclose(values, loaded[head], atol=1e-6)
+
+
+def test_cached_vectors_equal_the_models_own_encoding(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    from textheads.training.frozen import encode_with_cache
+
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", freeze="encoder", epochs=1, cache_dir=str(tmp_path / "c"))
+    raw["model"].update(pooling="mean_max", pool_layers=2)
+    clf = _fit(raw)
+    texts = ["python bug and more words", "oven"]
+    cached, new = encode_with_cache(clf.model_, clf.tokenizer_, texts, cache_dir=tmp_path / "c")
+    assert new == 2 and cached.shape == (2, 32 * 2 * 2)
+    batch = clf.tokenizer_(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        direct = clf.model_.encode(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).numpy()
+    np.testing.assert_allclose(cached, direct, atol=1e-5)
+
+
+def test_conv_head_trains_and_reloads(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=2)
+    raw["heads"]["topics"].update(conv_kernel_sizes=[2, 3], conv_channels=8)
+    clf = _fit(raw)
+    assert clf.model_.reads_tokens
+    texts = ["python bug", "oven pasta salt garlic soup"]
+    np.testing.assert_allclose(clf.predict_proba(texts)["topics"], TextClassifier.load(tmp_path / "m").predict_proba(texts)["topics"], atol=1e-6)
+
+
+def test_conv_head_ignores_padding(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", max_steps=2)
+    raw["heads"]["topics"].update(conv_kernel_sizes=[3], conv_channels=8)
+    clf = _fit(raw)
+    alone = clf.predict_proba(["python"], batch_size=1)["topics"]
+    padded = clf.predict_proba(["python", "oven pasta salt garlic soup sleep doctor run walk"], batch_size=2)["topics"][:1]
+    np.testing.assert_allclose(alone, padded, atol=1e-5)
+
+
+def test_layer_wise_learning_rate_decay(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", max_steps=1, layer_lr_decay=0.5, learning_rate=1e-3, head_learning_rate=1e-2)
+    clf = _fit(raw)
+    optimizer = build_optimizer(clf.model_, build_config(raw).train)
+    rates = {group["name"].removesuffix(".no_decay"): group["lr"] for group in optimizer.param_groups}
+    # 2 layers: top (depth 0) 1e-3, next 5e-4, embeddings (depth 2) 2.5e-4; heads 1e-2
+    assert rates == pytest.approx({"encoder.depth0": 1e-3, "encoder.depth1": 5e-4, "encoder.depth2": 2.5e-4, "heads.depth0": 1e-2})
+
+
+def test_schedule_warms_up_decays_and_replans() -> None:
+    schedule = LinearSchedule(100, 0.1)
+    assert schedule(0) < schedule(5) < schedule(9) <= 1.0
+    assert schedule(10) == pytest.approx(1.0) and schedule(100) == 0.0
+    schedule.replan(50)
+    assert schedule.warmup_steps == 5 and schedule(50) == 0.0 and schedule(30) > 0
+
+
+def test_max_time_replans_the_schedule_to_fit(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    messages: list[str] = []
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=1000, max_time="3s")
+    clf = _fit(raw, messages)
+    assert any("train.max_time=3s: planning" in m for m in messages)
+    assert clf.train_result_.global_step < 1000 * 6
+    log = [json.loads(line) for line in (tmp_path / "m" / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["event"] == "evaluation"  # ended with an evaluation and a saved model
+    assert (tmp_path / "m" / "model.safetensors").exists()
