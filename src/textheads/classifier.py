@@ -20,6 +20,7 @@ from textheads.evaluation import evaluate_outputs
 from textheads.io import write_text_atomic
 from textheads.model import TextHeadsConfig, TextHeadsModel
 from textheads.predict import Predictions, decide, predict_outputs, to_records
+from textheads.backends import Backend, TorchBackend, load_backend
 from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
 from textheads.thresholds import tuned_spec
@@ -73,6 +74,7 @@ class TextClassifier:
             source="TextClassifier",
         )
         self.model_: TextHeadsModel | None = None
+        self.backend_: Backend | None = None
         self.tokenizer_: Any = None
         self.train_result_: TrainResult | None = None
 
@@ -80,7 +82,7 @@ class TextClassifier:
     def from_config(cls, config: RunConfig) -> TextClassifier:
         """A classifier for a validated run config (as read by `load_config`)."""
         clf = cls.__new__(cls)
-        clf.config, clf.model_, clf.tokenizer_, clf.train_result_ = config, None, None, None
+        clf.config, clf.model_, clf.backend_, clf.tokenizer_, clf.train_result_ = config, None, None, None, None
         return clf
 
     # -- training ---------------------------------------------------------------
@@ -127,6 +129,7 @@ class TextClassifier:
                 trainer = Trainer(model, tokenizer, run_config, train_data, validation_data, show_progress=show_progress, echo=echo)
                 self.train_result_ = trainer.train(resume=resume)
             self.model_, self.tokenizer_ = load_model_dir(output_dir)
+            self.backend_ = TorchBackend(self.model_)
             if validation_data is not None and self._tune_thresholds(validation_data, echo):
                 save_model_dir(self.model_, self.tokenizer_, output_dir)
         finally:
@@ -163,12 +166,12 @@ class TextClassifier:
 
     def _tune_thresholds(self, validation: LabelledData, echo: Any) -> bool:
         """Tune per-label thresholds of multilabel heads on validation data; True if any changed."""
-        model, tokenizer = self._fitted()
-        heads = [s for s in model.specs.values() if s.kind == "multilabel" and s.tune_thresholds]
+        backend, tokenizer = self._fitted()
+        heads = [s for s in backend.specs.values() if s.kind == "multilabel" and s.tune_thresholds]
         if not heads:
             return False
-        outputs = predict_outputs(model, tokenizer, validation.texts).outputs
-        specs = dict(model.specs)
+        outputs = predict_outputs(backend, tokenizer, validation.texts).outputs
+        specs = dict(backend.specs)
         for spec in heads:
             target = validation.targets[spec.name]
             if not target.mask.any():
@@ -176,8 +179,7 @@ class TextClassifier:
             specs[spec.name], untuned = tuned_spec(spec, target.values[target.mask].astype(np.int64), outputs[spec.name][target.mask])
             if untuned:
                 echo(f"{spec.name}: too few validation positives to tune {', '.join(untuned)} alone; they use the global threshold")
-        model.config.head_specs = [spec.model_dump(mode="json") for spec in specs.values()]
-        model.refresh_specs()
+        backend.specs = specs
         return True
 
     def _load(self, source: Source, heads: list[HeadSpec], *, split: str) -> tuple[LabelledData, list[HeadSpec]]:
@@ -206,20 +208,20 @@ class TextClassifier:
         ]
 
     def _predict(self, texts: Sequence[str], batch_size: int, *, show_progress: bool = False) -> Predictions:
-        model, tokenizer = self._fitted()
+        backend, tokenizer = self._fitted()
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings, not one string")
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"text {i} is {'empty' if isinstance(text, str) else type(text).__name__}; expected a non-empty string")
-        return predict_outputs(model, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
+        return predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
 
     def evaluate(self, data: Source, *, batch_size: int = 64) -> dict[str, dict[str, Any]]:
         """Metrics per head on a labelled file or list of records (see docs/metrics)."""
-        model, tokenizer = self._fitted()
-        labelled, _ = self._load(data, list(model.specs.values()), split="test")
-        predictions = predict_outputs(model, tokenizer, labelled.texts, batch_size=batch_size)
-        return evaluate_outputs(model.specs, predictions.outputs, labelled)
+        backend, tokenizer = self._fitted()
+        labelled, _ = self._load(data, list(backend.specs.values()), split="test")
+        predictions = predict_outputs(backend, tokenizer, labelled.texts, batch_size=batch_size)
+        return evaluate_outputs(backend.specs, predictions.outputs, labelled)
 
     def predict_records(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> list[dict[str, Any]]:
         """One JSON-ready record per text: every head's probabilities (or value) and decision,
@@ -237,43 +239,50 @@ class TextClassifier:
 
     def save(self, path: str | Path) -> None:
         """Write the model directory (config.json, model.safetensors, tokenizer files)."""
-        model, tokenizer = self._fitted()
-        save_model_dir(model, tokenizer, path)
+        self._fitted()
+        if self.model_ is None:
+            raise ConfigError("this classifier runs an ONNX export; save the PyTorch model directory it came from instead")
+        save_model_dir(self.model_, self.tokenizer_, path)
+
+    def export_onnx(self, path: str | Path, *, quantize: str | None = None) -> Path:
+        """Save, then export to ONNX (see `textheads.export.export_onnx`)."""
+        from textheads.export import export_onnx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save(tmp)
+            return export_onnx(tmp, path, quantize=quantize)
 
     @classmethod
     def load(cls, path: str | Path) -> TextClassifier:
-        """Load a model directory written by `save` or `textheads train`."""
-        model, tokenizer = load_model_dir(path)
-        config = model.config
+        """Load a model directory written by `save` or `textheads train`, or an ONNX export
+        written by `textheads export` (then run by ONNX Runtime)."""
+        backend, tokenizer, model = load_backend(path)
+        config = model.config if model is not None else backend.config  # type: ignore[attr-defined]
         clf = cls.from_config(
             RunConfig(
                 model=ModelSection(encoder=config.encoder_name or "default", pooling=config.pooling, pool_layers=config.pool_layers, max_length=config.max_text_length),
                 data=DataSection(text=config.text_columns or "text"),
-                heads=dict(model.specs),
+                heads=dict(backend.specs),
                 output_dir=str(path),
             )
         )
-        clf.model_, clf.tokenizer_ = model, tokenizer
+        clf.model_, clf.backend_, clf.tokenizer_ = model, backend, tokenizer
         return clf
 
     def set_thresholds(self, head: str, thresholds: float | Mapping[str, float]) -> None:
         """Override a multilabel head's decision thresholds (one value, or per label)."""
-        model, _ = self._fitted()
-        specs = [dict(d) for d in model.config.head_specs]
-        for spec in specs:
-            if spec["name"] == head:
-                spec["threshold"] = thresholds if isinstance(thresholds, (int, float)) else dict(thresholds)
-                HeadSpec.model_validate(spec)
-                break
-        else:
-            raise ConfigError(f"no head named {head!r}; heads are {sorted(model.specs)}")
-        model.config.head_specs = specs
-        model.refresh_specs()
+        backend, _ = self._fitted()
+        specs = dict(backend.specs)
+        if head not in specs:
+            raise ConfigError(f"no head named {head!r}; heads are {sorted(specs)}")
+        value = thresholds if isinstance(thresholds, (int, float)) else dict(thresholds)
+        specs[head] = HeadSpec.model_validate({**specs[head].model_dump(), "threshold": value})
+        backend.specs = specs
 
-    def _fitted(self) -> tuple[TextHeadsModel, Any]:
-        if self.model_ is None:
+    def _fitted(self) -> tuple[Backend, Any]:
+        if self.backend_ is None:
             raise NotFittedError("This TextClassifier is not fitted yet; call fit() or TextClassifier.load() first.")
-        return self.model_, self.tokenizer_
+        return self.backend_, self.tokenizer_
 
 
 def _check_output_dir(output_dir: Path, resume: bool) -> None:

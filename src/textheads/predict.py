@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from textheads.backends import Backend
 from textheads.batching import Tokenized, iterate, sorted_batches, tokenize
 from textheads.model import TextHeadsModel
 from textheads.progress import progress
@@ -67,17 +68,27 @@ def to_user_outputs(model: TextHeadsModel, raw: dict[str, np.ndarray]) -> dict[s
 
 
 def predict_outputs(
-    model: TextHeadsModel,
+    backend: Backend,
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
     *,
     batch_size: int = 64,
     show_progress: bool = False,
 ) -> Predictions:
-    """Run every head on `texts` and return probabilities and values."""
-    tokens = tokenize(tokenizer, texts, model.config.max_text_length)
-    raw = run_heads(model, tokens, pad_id(tokenizer), batch_size=batch_size, show_progress=show_progress)
-    return Predictions(to_user_outputs(model, raw), tokens.truncated)
+    """Run every head on `texts` (length-sorted batches, padded per batch), in input order."""
+    tokens = tokenize(tokenizer, texts, backend.max_length)
+    n = len(texts)
+    outputs = {
+        name: np.zeros((n, spec.num_outputs) if spec.kind != "regression" else (n,), dtype=np.float32)
+        for name, spec in backend.specs.items()
+    }
+    batches = sorted_batches(tokens.lengths, batch_size)
+    with progress(len(batches), "Predicting", enabled=show_progress) as advance:
+        for indices, batch in iterate(tokens, batches, pad_id(tokenizer)):
+            for name, values in backend.run(batch).items():
+                outputs[name][indices] = values
+            advance()
+    return Predictions(outputs, tokens.truncated)
 
 
 def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:

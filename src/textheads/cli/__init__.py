@@ -20,9 +20,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from textheads.cli import demo, evaluate, predict, train
+    from textheads.cli import demo, evaluate, export, predict, serve, train
 
-    for module in (train, evaluate, predict, demo):
+    for module in (train, evaluate, predict, export, serve, demo):
         module.register(app)
 
 

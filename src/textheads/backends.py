@@ -1,0 +1,100 @@
+"""Inference backends: the PyTorch model, or an exported ONNX model run by ONNX Runtime.
+
+Both take a padded batch and return every head's user-facing outputs
+(sigmoid or softmax probabilities, regression values in the target's units).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from textheads.errors import MissingExtraError, ModelLoadError
+from textheads.model import TextHeadsConfig, TextHeadsModel
+from textheads.specs import HeadSpec
+
+
+class Backend(Protocol):
+    specs: dict[str, HeadSpec]
+    max_length: int
+
+    def run(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """User-facing outputs of every head for one padded batch."""
+        ...
+
+
+class TorchBackend:
+    """Runs a `TextHeadsModel` under `torch.inference_mode`."""
+
+    def __init__(self, model: TextHeadsModel) -> None:
+        self.model = model
+        self.max_length = model.config.max_text_length
+
+    @property
+    def specs(self) -> dict[str, HeadSpec]:  # type: ignore[override]
+        return self.model.specs
+
+    @specs.setter
+    def specs(self, specs: dict[str, HeadSpec]) -> None:
+        self.model.config.head_specs = [spec.model_dump(mode="json") for spec in specs.values()]
+        self.model.refresh_specs()
+
+    def run(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                outputs = self.model.to_predictions(self.model(**batch))
+        finally:
+            self.model.train(was_training)
+        return {name: values.float().numpy() for name, values in outputs.items()}
+
+
+class OnnxBackend:
+    """Runs an exported model (see `textheads.export`) with ONNX Runtime."""
+
+    def __init__(self, folder: str | Path, *, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise MissingExtraError("onnxruntime", "onnx") from None
+        from textheads.export import MANIFEST
+
+        folder = Path(folder)
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        config = TextHeadsConfig.from_pretrained(folder)
+        self.specs = {d["name"]: HeadSpec.model_validate(d) for d in config.head_specs}
+        self.max_length = config.max_text_length
+        self.config = config
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(folder / manifest["file"]), options, providers=["CPUExecutionProvider"])
+        self.inputs = manifest["inputs"]
+        self.outputs = manifest["outputs"]
+
+    def run(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        feed = {name: batch[name].numpy().astype(np.int64) for name in self.inputs}
+        values = self.session.run(self.outputs, feed)
+        return {name: np.asarray(value, dtype=np.float32) for name, value in zip(self.outputs, values, strict=True)}
+
+
+def load_backend(path: str | Path) -> tuple[Backend, PreTrainedTokenizerBase, TextHeadsModel | None]:
+    """(backend, tokenizer, PyTorch model or None) for a model or ONNX export directory."""
+    from textheads.export import is_onnx_dir
+    from textheads.saving import load_model_dir
+
+    if is_onnx_dir(path):
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load the tokenizer of the ONNX export in {path}: {exc}") from None
+        return OnnxBackend(path), tokenizer, None
+    model, tokenizer = load_model_dir(path)
+    return TorchBackend(model), tokenizer, model

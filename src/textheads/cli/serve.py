@@ -1,0 +1,29 @@
+"""`textheads serve MODEL_DIR [--host 127.0.0.1 --port 8000 --api-key KEY]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    model_dir: Annotated[Path, typer.Argument(help="A trained model directory or ONNX export.")],
+    host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    api_key: Annotated[str | None, typer.Option(help="Require this key (X-API-Key header) on every route but /health. Default: $TEXTHEADS_API_KEY.")] = None,
+    max_texts: Annotated[int, typer.Option(help="Texts per request.")] = 256,
+    max_chars: Annotated[int, typer.Option(help="Characters per text.")] = 20_000,
+    max_body_bytes: Annotated[int, typer.Option(help="Bytes per request body.")] = 2_000_000,
+) -> int:
+    """Serve predictions over HTTP (POST /predict, GET /health, GET /model, /docs)."""
+    from textheads.serve import Limits
+    from textheads.serve import serve as run_server
+
+    run_server(model_dir, host=host, port=port, api_key=api_key, limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes))
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

@@ -1,0 +1,246 @@
+"""The HTTP service: `POST /predict`, `GET /health`, `GET /model`, OpenAPI docs.
+
+Requests that arrive together are micro-batched: their texts share encoder
+passes. The model directory is fixed when the app is built; no request can
+name a path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textheads import __version__
+from textheads.errors import MissingExtraError
+
+try:
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, Field
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingExtraError("fastapi", "serve") from exc
+
+API_KEY_ENV = "TEXTHEADS_API_KEY"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for."""
+
+    max_texts: int = 256
+    max_chars: int = 20_000
+    max_body_bytes: int = 2_000_000
+    max_batch_texts: int = 256
+    """Texts gathered from concurrent requests into one run of the model."""
+    batch_wait_ms: float = 2.0
+    """How long the batcher waits for more requests once one has arrived."""
+
+
+class PredictRequest(BaseModel):
+    texts: list[str] = Field(description="Texts to classify (at least one).")
+    heads: list[str] | None = Field(default=None, description="Only these heads (default: all).")
+    thresholds: dict[str, float | dict[str, float]] | None = Field(
+        default=None, description="Per multilabel head: one threshold or one per label, for this request only."
+    )
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    future: asyncio.Future = field(repr=False)
+
+
+class MicroBatcher:
+    """Collects the texts of concurrent requests and runs them through the model together."""
+
+    def __init__(self, predict: Any, limits: Limits) -> None:
+        self.predict = predict
+        self.limits = limits
+        self.queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textheads-model")
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, texts: list[str]) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Job(texts, future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [await self.queue.get()]
+            count = len(jobs[0].texts)
+            deadline = loop.time() + self.limits.batch_wait_ms / 1000
+            while count < self.limits.max_batch_texts:
+                timeout = deadline - loop.time()
+                if timeout <= 0 and self.queue.empty():
+                    break
+                try:
+                    job = await asyncio.wait_for(self.queue.get(), timeout=max(timeout, 0))
+                except TimeoutError:
+                    break
+                jobs.append(job)
+                count += len(job.texts)
+            texts = [text for job in jobs for text in job.texts]
+            try:
+                predictions = await loop.run_in_executor(self.executor, self.predict, texts)
+            except Exception as exc:  # one bad batch must not kill the batcher
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                continue
+            start = 0
+            for job in jobs:
+                end = start + len(job.texts)
+                if not job.future.done():
+                    job.future.set_result(predictions.slice(start, end))
+                start = end
+
+
+def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Limits | None = None) -> FastAPI:
+    """Build the app for one model directory (or ONNX export)."""
+    from textheads.classifier import TextClassifier
+
+    limits = limits or Limits()
+    api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
+    classifier = TextClassifier.load(model_path)
+    backend, tokenizer = classifier.backend_, classifier.tokenizer_
+    specs = classifier.heads_
+
+    from textheads.predict import predict_outputs
+
+    def run_model(texts: list[str]) -> _Outputs:
+        return _Outputs(predict_outputs(backend, tokenizer, texts, batch_size=64))
+
+    batcher = MicroBatcher(run_model, limits)
+
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="textheads", version=__version__, description=f"Predictions of the textheads model in {Path(model_path).name}", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        if api_key is not None and request.url.path != "/health":
+            given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not given or not hmac.compare_digest(given.encode(), api_key.encode()):
+                return JSONResponse({"detail": "missing or wrong API key: send it in the X-API-Key header"}, status_code=401)
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limits.max_body_bytes:
+            return JSONResponse({"detail": f"request body of {length} bytes is over the limit of {limits.max_body_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors():
+            location = ".".join(str(part) for part in error["loc"] if part != "body")
+            problems.append({"field": location or "body", "message": error["msg"]})
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/model")
+    async def model_info() -> dict[str, Any]:
+        config = classifier.config
+        return {
+            "textheads_version": __version__,
+            "encoder": config.model.encoder,
+            "max_length": config.model.max_length,
+            "backend": type(backend).__name__,
+            "heads": {
+                name: {"kind": spec.kind, "labels": spec.labels, "thresholds": dict(zip(spec.labels or [], spec.thresholds(), strict=True)) if spec.kind == "multilabel" else None}
+                for name, spec in specs.items()
+            },
+        }
+
+    @app.post("/predict")
+    async def predict(request: PredictRequest) -> Any:
+        problem = _check(request, specs, limits)
+        if problem is not None:
+            return JSONResponse({"detail": [problem[1]]}, status_code=problem[0])
+        outputs: _Outputs = await batcher.submit(request.texts)
+        chosen = _request_specs(specs, request)
+        return {"predictions": outputs.records(chosen)}
+
+    return app
+
+
+@dataclass
+class _Outputs:
+    """Predictions for a run of texts; sliced back per request."""
+
+    predictions: Any
+
+    def slice(self, start: int, end: int) -> _Outputs:
+        from textheads.predict import Predictions
+
+        p = self.predictions
+        return _Outputs(Predictions({k: v[start:end] for k, v in p.outputs.items()}, p.truncated[start:end]))
+
+    def records(self, specs: dict[str, Any]) -> list[dict[str, Any]]:
+        from textheads.predict import to_records
+
+        return to_records(specs, self.predictions)
+
+
+def _check(request: PredictRequest, specs: dict[str, Any], limits: Limits) -> tuple[int, dict[str, str]] | None:
+    """(status, problem) for a request the schema accepts but the service does not."""
+    if not request.texts:
+        return 422, {"field": "texts", "message": "give at least one text"}
+    if len(request.texts) > limits.max_texts:
+        return 413, {"field": "texts", "message": f"{len(request.texts)} texts is over the limit of {limits.max_texts} per request"}
+    for i, text in enumerate(request.texts):
+        if not text.strip():
+            return 422, {"field": f"texts.{i}", "message": "text is empty"}
+        if len(text) > limits.max_chars:
+            return 413, {"field": f"texts.{i}", "message": f"text of {len(text)} characters is over the limit of {limits.max_chars}"}
+    for name in request.heads or []:
+        if name not in specs:
+            return 422, {"field": "heads", "message": f"unknown head {name!r}; heads are {sorted(specs)}"}
+    for name, value in (request.thresholds or {}).items():
+        spec = specs.get(name)
+        if spec is None or spec.kind != "multilabel":
+            return 422, {"field": f"thresholds.{name}", "message": f"thresholds apply to multilabel heads: {sorted(n for n, s in specs.items() if s.kind == 'multilabel')}"}
+        values = value.values() if isinstance(value, dict) else [value]
+        unknown = sorted(set(value) - set(spec.labels or [])) if isinstance(value, dict) else []
+        if unknown:
+            return 422, {"field": f"thresholds.{name}", "message": f"unknown labels {unknown}"}
+        if any(not 0.0 <= v <= 1.0 for v in values):
+            return 422, {"field": f"thresholds.{name}", "message": "thresholds must lie between 0 and 1"}
+    return None
+
+
+def _request_specs(specs: dict[str, Any], request: PredictRequest) -> dict[str, Any]:
+    chosen = {name: spec for name, spec in specs.items() if request.heads is None or name in request.heads}
+    for name, value in (request.thresholds or {}).items():
+        chosen[name] = type(chosen[name]).model_validate({**chosen[name].model_dump(), "threshold": value})
+    return chosen
+
+
+def serve(model_path: str | Path, *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, limits: Limits | None = None) -> None:
+    """Run the service with uvicorn until interrupted."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise MissingExtraError("uvicorn", "serve") from None
+    uvicorn.run(create_app(model_path, api_key=api_key, limits=limits), host=host, port=port, log_level="info")
