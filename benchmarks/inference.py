@@ -1,0 +1,161 @@
+"""Inference speed on GoEmotions test texts, one trained model, one run:
+
+  the transformers text-classification pipeline (top_k=None, sigmoid) on the same
+  encoder with a 28-label head, textheads on PyTorch, on ONNX fp32 and ONNX int8,
+  and the HTTP service under N concurrent clients on loopback.
+
+    python benchmarks/inference.py --model benchmarks/runs/goemotions-finetune
+
+Writes benchmarks/results/inference.json and prints a table with ratios to the
+pipeline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import load_split, save  # noqa: E402
+
+
+def texts_per_second(run, texts: list[str], repeats: int = 2) -> float:
+    run(texts[:64])  # warm-up
+    best = 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run(texts)
+        best = max(best, len(texts) / (time.perf_counter() - started))
+    return best
+
+
+def pipeline_speed(texts: list[str], labels: int, batch_size: int) -> float:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    from textheads.encoder import default_encoder_path
+
+    path = str(default_encoder_path())
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=labels, problem_type="multi_label_classification")
+    classify = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(path), top_k=None, function_to_apply="sigmoid", device=-1)
+    return texts_per_second(lambda t: classify(t, batch_size=batch_size, truncation=True, max_length=64), texts)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_load(model: Path, texts: list[str], clients: int, seconds: float, per_request: int) -> dict:
+    import httpx
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "textheads", "serve", str(model), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        deadline = time.perf_counter() + seconds
+
+        def client(seed: int) -> tuple[list[float], int, int]:
+            rng = np.random.default_rng(seed)
+            latencies, errors, done = [], 0, 0
+            with httpx.Client(base_url=base, timeout=60) as http:
+                while time.perf_counter() < deadline:
+                    batch = [texts[i] for i in rng.integers(0, len(texts), per_request)]
+                    started = time.perf_counter()
+                    response = http.post("/predict", json={"texts": batch})
+                    latencies.append(time.perf_counter() - started)
+                    if response.status_code == 200:
+                        done += per_request
+                    else:
+                        errors += 1
+            return latencies, errors, done
+
+        started = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+            results = list(pool.map(client, range(clients)))
+        elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    latencies = np.array([x for r in results for x in r[0]])
+    return {
+        "clients": clients,
+        "texts_per_request": per_request,
+        "seconds": elapsed,
+        "requests": int(len(latencies)),
+        "errors": int(sum(r[1] for r in results)),
+        "texts_per_second": sum(r[2] for r in results) / elapsed,
+        "p50_ms": float(np.percentile(latencies, 50) * 1000),
+        "p99_ms": float(np.percentile(latencies, 99) * 1000),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="a textheads model trained on GoEmotions emotions")
+    parser.add_argument("--head", default="emotions")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--per-request", type=int, default=8)
+    args = parser.parse_args()
+
+    from sklearn.metrics import f1_score
+
+    from textheads import TextClassifier
+
+    texts, y, labels = load_split("test")
+    result: dict = {"texts": len(texts), "batch_size": args.batch_size}
+    result["pipeline_texts_per_second"] = pipeline_speed(texts, len(labels), args.batch_size)
+
+    torch_clf = TextClassifier.load(args.model)
+    result["pytorch_texts_per_second"] = texts_per_second(lambda t: torch_clf.predict_proba(t, batch_size=args.batch_size), texts)
+    reference = torch_clf.predict_proba(texts, batch_size=args.batch_size)[args.head]
+    thresholds = np.array(torch_clf.heads_[args.head].thresholds())
+    result["pytorch_macro_f1"] = float(f1_score(y, reference >= thresholds, average="macro", zero_division=0))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, quantize in (("onnx_fp32", None), ("onnx_int8", "int8")):
+            from textheads.export import export_onnx
+
+            folder = export_onnx(args.model, Path(tmp) / name, quantize=quantize)
+            clf = TextClassifier.load(folder)
+            result[f"{name}_texts_per_second"] = texts_per_second(lambda t, c=clf: c.predict_proba(t, batch_size=args.batch_size), texts)
+            proba = clf.predict_proba(texts, batch_size=args.batch_size)[args.head]
+            result[f"{name}_max_abs_diff"] = float(np.abs(proba - reference).max())
+            result[f"{name}_decision_agreement"] = float(((proba >= thresholds) == (reference >= thresholds)).mean())
+            result[f"{name}_macro_f1"] = float(f1_score(y, proba >= thresholds, average="macro", zero_division=0))
+        result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request)
+
+    base = result["pipeline_texts_per_second"]
+    for name in ("pytorch", "onnx_fp32", "onnx_int8"):
+        result[f"{name}_vs_pipeline"] = result[f"{name}_texts_per_second"] / base
+    result["service_vs_pytorch"] = result["service"]["texts_per_second"] / result["pytorch_texts_per_second"]
+    save("inference", result)
+    print(f"\n{'path':<22}{'texts/s':>10}{'× pipeline':>12}")
+    print(f"{'pipeline (batch ' + str(args.batch_size) + ')':<22}{base:>10.0f}{1:>12.2f}")
+    for name in ("pytorch", "onnx_fp32", "onnx_int8"):
+        print(f"{name:<22}{result[name + '_texts_per_second']:>10.0f}{result[name + '_vs_pipeline']:>12.2f}")
+    s = result["service"]
+    print(f"{'service, ' + str(args.clients) + ' clients':<22}{s['texts_per_second']:>10.0f}   ({result['service_vs_pytorch']:.2f}× PyTorch in-process; p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, {s['errors']} errors)")
+    print(f"int8: decisions agree on {result['onnx_int8_decision_agreement']:.2%} of labels; macro-F1 {result['onnx_int8_macro_f1']:.4f} vs {result['pytorch_macro_f1']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
