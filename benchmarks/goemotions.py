@@ -8,7 +8,7 @@ CPU cores, so run the parts you need:
     python benchmarks/goemotions.py --part frozen
     python benchmarks/goemotions.py --part finetune --epochs 3
     python benchmarks/goemotions.py --part plain --epochs 3
-    python benchmarks/goemotions.py --part multihead
+    python benchmarks/goemotions.py --part multihead --epochs 1
     python benchmarks/goemotions.py --part throughput
     python benchmarks/goemotions.py --table
 """
@@ -189,7 +189,30 @@ def part_throughput(args: argparse.Namespace) -> None:
     )
 
 
-PARTS = {"throughput": part_throughput, "tfidf": part_tfidf, "plain": part_plain, "frozen": part_frozen, "finetune": part_finetune}
+def part_multihead(args: argparse.Namespace) -> None:
+    """One model with emotions + sentiment + ekman heads against three single-head models."""
+    taxonomies = ("emotions", "sentiment", "ekman")
+    train = {"epochs": args.epochs}
+    joint = _fit_and_score("goemotions-multihead-joint", f"one model, three heads, {args.epochs} epoch(s)", _heads(taxonomies), train, taxonomies)
+    singles = {t: _fit_and_score(f"goemotions-multihead-single-{t}", f"single-head model for {t}, {args.epochs} epoch(s)", _heads((t,)), train, (t,)) for t in taxonomies}
+    single_seconds = sum(json.loads(path.read_text())["train_seconds"] for path in singles.values())
+    joint_result = json.loads(joint.read_text())
+    summary = {
+        "joint_seconds": joint_result["train_seconds"],
+        "single_seconds": single_seconds,
+        "time_ratio": joint_result["train_seconds"] / single_seconds,
+        "heads": {
+            t: {
+                "joint_macro_f1": joint_result[t]["macro_f1@per_label"],
+                "single_macro_f1": json.loads(singles[t].read_text())[t]["macro_f1@per_label"],
+            }
+            for t in taxonomies
+        },
+    }
+    save("goemotions-multihead", summary)
+
+
+PARTS = {"multihead": part_multihead, "throughput": part_throughput, "tfidf": part_tfidf, "plain": part_plain, "frozen": part_frozen, "finetune": part_finetune}
 
 
 def print_table() -> None:

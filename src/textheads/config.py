@@ -65,9 +65,9 @@ class TrainSection(StrictModel):
     max_steps: int | None = Field(default=None, gt=0)
     """Stop after this many optimiser steps (overrides `epochs` for the schedule)."""
     batch_size: int = Field(default=32, ge=1)
-    learning_rate: float = Field(default=5e-5, gt=0)
+    learning_rate: float = Field(default=8e-5, gt=0)
     """Learning rate of the encoder."""
-    head_learning_rate: float = Field(default=1e-3, gt=0)
+    head_learning_rate: float = Field(default=2e-3, gt=0)
     """Learning rate of the freshly initialised heads."""
     layer_lr_decay: float = Field(default=1.0, gt=0, le=1)
     """Layer-wise learning-rate decay: each encoder layer learns at this factor times the

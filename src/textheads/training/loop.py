@@ -227,7 +227,7 @@ class Trainer:
     def _evaluate_and_checkpoint(self, state: TrainerState, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
         improved = True
         if self.validation_data is not None and self.validation_tokens is not None:
-            metrics = self.evaluate_validation()
+            metrics, outputs = self.evaluate_validation()
             value = metric_value(metrics, self.settings.metric)
             improved = is_better(self.settings.metric, value, state.best_metric)
             record = {"step": state.global_step, "epoch": state.epoch + 1, "validation": summary(metrics), "metric": self.settings.metric, "value": value}
@@ -237,7 +237,7 @@ class Trainer:
             if improved:
                 state.best_metric, state.best_step = value, state.global_step
                 state.evals_without_improvement = 0
-                detailed = evaluate_outputs(self.model.specs, self._last_outputs, self.validation_data, tune_thresholds=True)
+                detailed = evaluate_outputs(self.model.specs, outputs, self.validation_data, tune_thresholds=True)
                 write_json_atomic(self.output_dir / "validation_metrics.json", detailed)
             else:
                 state.evals_without_improvement += 1
@@ -251,17 +251,18 @@ class Trainer:
             save_model_dir(self.model, self.tokenizer, self.output_dir)
         self._checkpoint(state, optimizer, scheduler)
 
-    def evaluate_validation(self) -> dict[str, Any]:
-        """Metrics of every head on the validation data, plus the weighted validation `loss`."""
+    def evaluate_validation(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Headline metrics of every head on the validation data (thresholds tuned on it), the
+        weighted validation `loss`, and the outputs they were computed from."""
         assert self.validation_data is not None and self.validation_tokens is not None
         raw = run_heads(self.model, self.validation_tokens, self.pad_id, batch_size=max(64, self.settings.batch_size))
-        self._last_outputs = to_user_outputs(self.model, raw)
-        metrics: dict[str, Any] = evaluate_outputs(self.model.specs, self._last_outputs, self.validation_data, tune_thresholds=True, detailed=False)
+        outputs = to_user_outputs(self.model, raw)
+        metrics: dict[str, Any] = evaluate_outputs(self.model.specs, outputs, self.validation_data, tune_thresholds=True, detailed=False)
         targets = TargetTensors(self.model, self.validation_data)
         with torch.no_grad():
             loss, _ = combined_loss(self.model.specs, {k: torch.from_numpy(v) for k, v in raw.items()}, targets.values, targets.masks)
         metrics["loss"] = float(loss)
-        return metrics
+        return metrics, outputs
 
     def _checkpoint(self, state: TrainerState, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
         save_checkpoint(self.output_dir, state, self.model, optimizer, scheduler, self.settings.keep_checkpoints)
