@@ -25,11 +25,20 @@ class Head(nn.Module):
 
     def __init__(self, spec: HeadSpec, input_size: int) -> None:
         super().__init__()
+        # A fixed standardisation of the input: identity unless set from the training
+        # vectors of a frozen encoder, whose layers differ in scale (see `standardise`).
+        self.register_buffer("input_shift", torch.zeros(input_size))
+        self.register_buffer("input_scale", torch.ones(input_size))
         self.layers = _classifier(spec, input_size)
         self.squeeze = spec.kind == "regression"
 
+    def standardise(self, vectors: torch.Tensor) -> None:
+        """Scale each input feature to mean 0 and variance 1 over `vectors`."""
+        self.input_shift.copy_(vectors.mean(dim=0))
+        self.input_scale.copy_(1.0 / vectors.std(dim=0).clamp(min=1e-6))
+
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        out = self.layers(pooled)
+        out = self.layers((pooled - self.input_shift) * self.input_scale)
         return out.squeeze(-1) if self.squeeze else out
 
 

@@ -15,7 +15,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 
 from textheads.encoder import POOLING_WIDTH, encoder_layers, pool
-from textheads.heads import build_head
+from textheads.heads import Head, build_head
 from textheads.specs import HeadSpec
 
 
@@ -70,6 +70,10 @@ class TextHeadsModel(PreTrainedModel):
         if isinstance(module, (nn.Linear, nn.Conv1d)) and any(module is m for m in self.heads.modules()):
             nn.init.normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
+        elif isinstance(module, Head):
+            # Identity standardisation, also for model directories saved before it existed.
+            module.input_shift.zero_()
+            module.input_scale.fill_(1.0)
 
     @cached_property
     def specs(self) -> dict[str, HeadSpec]:

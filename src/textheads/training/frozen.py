@@ -20,6 +20,7 @@ from textheads.config import RunConfig
 from textheads.data.dataset import LabelledData
 from textheads.encoder import resolve_encoder
 from textheads.evaluation import evaluate_outputs, summary
+from textheads.heads import Head
 from textheads.io import write_json_atomic
 from textheads.losses import combined_loss
 from textheads.metrics import is_better, metric_value
@@ -105,6 +106,9 @@ class FrozenHeadsTrainer:
         optimizer = build_optimizer(self.model, settings)
         scheduler = build_scheduler(optimizer, total, settings.warmup_ratio)
         vectors = torch.from_numpy(self.train_vectors)
+        for head in self.model.heads.values():
+            if isinstance(head, Head):
+                head.standardise(vectors)
         rng = np.random.default_rng(settings.seed)
         best: dict[str, Any] = {"value": None, "step": None, "state": None, "metrics": None}
         log = (self.output_dir / "train_log.jsonl").open("a", encoding="utf-8")
