@@ -101,3 +101,15 @@ def test_max_time_replans_the_schedule_to_fit(tiny_encoder_dir: Path, data_files
     log = [json.loads(line) for line in (tmp_path / "m" / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["event"] == "evaluation"  # ended with an evaluation and a saved model
     assert (tmp_path / "m" / "model.safetensors").exists()
+
+
+def test_bf16_autocast_trains(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=1, precision="bf16", device="cpu")
+    clf = _fit(raw)
+    proba = clf.predict_proba(["python bug"])
+    assert proba["topics"].dtype == np.float32 and np.isfinite(proba["score"]).all()
+
+
+def test_device_must_be_known() -> None:
+    with pytest.raises(ValueError, match="device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got 'tpu'"):
+        build_config({"heads": {"t": {"kind": "multilabel"}}, "train": {"device": "tpu"}})

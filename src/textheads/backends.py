@@ -48,11 +48,12 @@ class TorchBackend:
         was_training = self.model.training
         self.model.eval()
         try:
+            device = next(self.model.parameters()).device
             with torch.inference_mode():
-                outputs = self.model.to_predictions(self.model(**batch))
+                outputs = self.model.to_predictions(self.model(**{k: v.to(device) for k, v in batch.items()}))
         finally:
             self.model.train(was_training)
-        return {name: values.float().numpy() for name, values in outputs.items()}
+        return {name: values.float().cpu().numpy() for name, values in outputs.items()}
 
 
 class OnnxBackend:

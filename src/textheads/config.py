@@ -88,6 +88,11 @@ class TrainSection(StrictModel):
     log_every_steps: int = Field(default=20, ge=1)
     keep_checkpoints: int = Field(default=1, ge=1)
     num_threads: int | None = Field(default=None, ge=1)
+    device: str = "auto"
+    """`auto` (a CUDA GPU when there is one, else the CPU), `cpu`, `cuda` or `cuda:N`."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """`bf16`: bfloat16 autocast for the forward pass (fast on GPUs and on CPUs with
+    native bf16 such as AVX512-BF16/AMX; weights and optimiser stay in fp32)."""
     cache_dir: str | None = None
     """Embedding cache of the frozen-encoder fast path (default ~/.cache/textheads)."""
     max_time: str | None = None
@@ -98,6 +103,13 @@ class TrainSection(StrictModel):
     def _freeze_k(cls, value: str | int) -> str | int:
         if isinstance(value, int) and value < 0:
             raise ValueError(f"freeze must be 'none', 'encoder' or a layer count >= 0; got {value}")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", value):
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {value!r}")
         return value
 
     @field_validator("max_time")

@@ -52,8 +52,9 @@ def run_heads(
     try:
         with torch.inference_mode(), progress(len(batches), "Predicting", enabled=show_progress) as advance:
             for indices, batch in iterate(tokens, batches, pad_id):
-                for name, values in model(**batch).items():
-                    outputs[name][indices] = values.float().numpy()
+                device = next(model.parameters()).device
+                for name, values in model(**{k: v.to(device) for k, v in batch.items()}).items():
+                    outputs[name][indices] = values.float().cpu().numpy()
                 advance()
     finally:
         model.train(was_training)

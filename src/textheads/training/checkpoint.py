@@ -99,7 +99,7 @@ def load_checkpoint(
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # safetensors refuses shared or strided storage; a clone per tensor is cheap next to training.
-    return {key: value.detach().contiguous().clone() for key, value in state.items()}
+    return {key: value.detach().cpu().contiguous().clone() for key, value in state.items()}
 
 
 def _flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -108,7 +108,7 @@ def _flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tens
     for param_id, param_state in state_dict["state"].items():
         for name, value in param_state.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"state.{param_id}.{name}"] = value.detach().contiguous().clone()
+                tensors[f"state.{param_id}.{name}"] = value.detach().cpu().contiguous().clone()
             else:
                 scalars.setdefault(str(param_id), {})[name] = value
     return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}

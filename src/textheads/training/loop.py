@@ -54,6 +54,13 @@ class TrainResult:
     """Wall time of the training loop (evaluations and saves included)."""
 
 
+def resolve_device(name: str) -> torch.device:
+    """`auto` → the first CUDA GPU when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 class TargetTensors:
     """Training targets as tensors: regression standardised, missing rows masked."""
 
@@ -109,6 +116,8 @@ class Trainer:
         epochs = self.settings.epochs if self.settings.epochs is not None else DEFAULT_EPOCHS
         self.total_steps = self.settings.max_steps or math.ceil(epochs * self.steps_per_epoch)
         self.log_path = self.output_dir / "train_log.jsonl"
+        self.device = resolve_device(self.settings.device)
+        model.to(self.device)
 
     # -- public -----------------------------------------------------------------
 
@@ -203,14 +212,19 @@ class Trainer:
             self.echo(f"train.max_time={self.settings.max_time}: planning {schedule.total_steps} steps ({per_step:.2f} s a step)")
 
     def _step(self, indices: np.ndarray, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, float]:
-        batch = collate(self.train_tokens, indices, self.pad_id)
+        device = self.device
+        batch = {k: v.to(device) for k, v in collate(self.train_tokens, indices, self.pad_id).items()}
         targets, masks = self.targets.batch(indices)
-        if self.model.encoder_frozen:
-            with torch.no_grad():
-                pooled, tokens = self.model.encode_tokens(**batch)
-            outputs = self.model.forward_heads(pooled, tokens, batch["attention_mask"])
-        else:
-            outputs = self.model(**batch)
+        targets = {k: v.to(device) for k, v in targets.items()}
+        masks = {k: v.to(device) for k, v in masks.items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.settings.precision == "bf16"):
+            if self.model.encoder_frozen:
+                with torch.no_grad():
+                    pooled, tokens = self.model.encode_tokens(**batch)
+                outputs = self.model.forward_heads(pooled, tokens, batch["attention_mask"])
+            else:
+                outputs = self.model(**batch)
+        outputs = {k: v.float() for k, v in outputs.items()}
         loss, parts = combined_loss(self.model.specs, outputs, targets, masks)
         loss.backward()
         logged = {"loss": loss.item(), **{f"loss.{name}": part.item() for name, part in parts.items()}}
