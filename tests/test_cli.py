@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from textheads.cli import main
@@ -95,3 +96,26 @@ def test_config_error_names_the_key(config_file: Path, capsys: pytest.CaptureFix
 def test_resume_without_checkpoint_says_so(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", str(config_file), "-q", "--resume", "--set", "train.max_steps=1"]) == 0
     assert "No checkpoint under" in capsys.readouterr().out
+
+
+def test_file_prediction_in_chunks_keeps_order(trained: Path, tmp_path: Path) -> None:
+    from textheads import TextClassifier
+
+    texts = [f"python {'code ' * (i % 7)}bug {i}" for i in range(23)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    clf = TextClassifier.load(trained)
+    count, _ = clf.predict_file_to_jsonl(source, tmp_path / "out.jsonl", chunk_size=5, batch_size=4)
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert count == 23 and [r["text"] for r in records] == texts
+    expected = clf.predict_proba(texts)["topics"]
+    np.testing.assert_allclose([list(r["topics"]["probabilities"].values()) for r in records], expected, atol=1e-5)
+
+
+def test_a_bad_row_at_the_end_writes_nothing(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("text\n" + "".join(f"fine text {i}\n" for i in range(10)) + '""\n')
+    output = tmp_path / "out.jsonl"
+    assert main(["predict", str(trained), "--input", str(source), "--output", str(output)]) == 2
+    assert "line 12, column 'text': text is empty" in " ".join(capsys.readouterr().err.split())
+    assert not output.exists()

@@ -13,7 +13,7 @@ import numpy as np
 
 from textheads import __version__
 from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config
-from textheads.data.dataset import LabelledData, Source, load_labelled, load_texts
+from textheads.data.dataset import LabelledData, Source, iter_text_chunks, load_labelled, load_texts
 from textheads.encoder import load_encoder
 from textheads.errors import ConfigError, DataError, NotFittedError
 from textheads.evaluation import evaluate_outputs
@@ -228,6 +228,34 @@ class TextClassifier:
         and whether the text was truncated."""
         predictions = self._predict(texts, batch_size, show_progress=show_progress)
         return to_records(self.heads_, predictions, texts)
+
+    def predict_file_to_jsonl(self, source: str | Path, output: str | Path, *, batch_size: int = 64, chunk_size: int = 4096) -> tuple[int, int]:
+        """Predict every text of a file of any size into a JSONL file, chunk by chunk.
+
+        The output appears (atomically) only once complete. Returns (texts, truncated).
+        """
+        import os
+
+        backend, tokenizer = self._fitted()
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(f".{output.name}.tmp")
+        count = truncated = 0
+        data = self.config.data
+        try:
+            with tmp.open("w", encoding="utf-8") as handle:
+                for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size):
+                    predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size)
+                    for record in to_records(backend.specs, predictions, texts):
+                        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    count += len(texts)
+                    truncated += int(predictions.truncated.sum())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, output)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return count, truncated
 
     def predict_file(self, source: Source, *, batch_size: int = 64, show_progress: bool = True) -> list[dict[str, Any]]:
         """`predict_records` for the texts of a file (or list of records), read with the

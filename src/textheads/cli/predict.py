@@ -26,14 +26,18 @@ def predict(
     if not texts and input_file is None:
         raise ConfigError("give texts to classify, or --input FILE")
     clf = TextClassifier.load(model_dir)
+    if input_file is not None and output is not None:
+        count, truncated = clf.predict_file_to_jsonl(input_file, output, batch_size=batch_size)
+        typer.echo(f"Wrote {count} predictions to {output} ({truncated} texts truncated at max_length)")
+        return 0
     if input_file is not None:
-        records = clf.predict_file(input_file, batch_size=batch_size, show_progress=output is not None)
+        records = clf.predict_file(input_file, batch_size=batch_size, show_progress=False)
     else:
         records = clf.predict_records(list(texts or []), batch_size=batch_size)
     if output is not None:
         _write_jsonl(output, records)
         truncated = sum(record["truncated"] for record in records)
-        typer.echo(f"Wrote {len(records)} predictions to {output} ({truncated} texts truncated)")
+        typer.echo(f"Wrote {len(records)} predictions to {output} ({truncated} texts truncated at max_length)")
     elif input_file is not None:
         for record in records:
             typer.echo(json.dumps(record, ensure_ascii=False))

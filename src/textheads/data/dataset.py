@@ -6,7 +6,7 @@ reported together, each naming file, line and column.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -140,6 +140,34 @@ def load_texts(source: Source, text_columns: Sequence[str], separator: str = "\n
             texts.append(text)
     problems.raise_if_any()
     return texts
+
+
+def iter_text_chunks(path: str | Path, text_columns: Sequence[str], separator: str = "\n", chunk_size: int = 4096) -> Iterator[list[str]]:
+    """Texts of a file in chunks, for files too large to hold in memory.
+
+    The whole file is checked first (a lazy pass), so a bad row at the end
+    fails before any prediction is written.
+    """
+    path = str(path)
+    header = header_columns(path)
+    if header is not None:
+        check_columns(path, text_columns, [], header)
+    problems = _Problems(path)
+    for line, record in read_records(path):
+        text = _join_text(record, text_columns, separator)
+        if isinstance(text, tuple):
+            problems.add(line, *text)
+            if len(problems.items) >= _MAX_REPORTED:
+                break
+    problems.raise_if_any()
+    chunk: list[str] = []
+    for _, record in read_records(path):
+        chunk.append(_join_text(record, text_columns, separator))  # type: ignore[arg-type]
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def load_labelled(
