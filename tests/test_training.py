@@ -190,3 +190,12 @@ def test_multilingual_text_trains_and_predicts(tiny_encoder_dir: Path, tmp_path:
 def test_config_from_yaml_with_set_overrides(config_file: Path) -> None:
     config = load_config(config_file, ["train.epochs=1", "heads.level.weight=2"])
     assert config.train.epochs == 1 and config.heads["level"].weight == 2.0
+
+
+def test_resume_with_a_changed_config_is_a_clear_error(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", max_steps=2)
+    _fit(raw)
+    raw["heads"]["topics"]["hidden_sizes"] = [8]
+    raw["train"]["max_steps"] = 4
+    with pytest.raises(ConfigError, match="cannot resume from .*step-00000002: it does not match this config"):
+        _fit(raw, resume=True)

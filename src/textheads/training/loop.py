@@ -17,6 +17,7 @@ from transformers import PreTrainedTokenizerBase
 from textheads.batching import Tokenized, collate, grouped_batches, tokenize
 from textheads.config import RunConfig
 from textheads.data.dataset import LabelledData
+from textheads.errors import ConfigError
 from textheads.evaluation import evaluate_outputs, summary
 from textheads.io import write_json_atomic
 from textheads.losses import combined_loss
@@ -133,7 +134,13 @@ class Trainer:
         if resume:
             checkpoint = latest_checkpoint(self.output_dir)
             if checkpoint is not None:
-                state = load_checkpoint(checkpoint, self.model, optimizer, scheduler)
+                try:
+                    state = load_checkpoint(checkpoint, self.model, optimizer, scheduler)
+                except (RuntimeError, ValueError, KeyError) as exc:
+                    raise ConfigError(
+                        f"cannot resume from {checkpoint}: it does not match this config (heads, labels, "
+                        f"encoder or freezing changed?): {str(exc).splitlines()[0]}"
+                    ) from None
                 resumed_from = str(checkpoint)
                 self.echo(
                     f"Resumed from {checkpoint} (epoch {state.epoch + 1}, step {state.global_step} "
