@@ -110,25 +110,13 @@ class FrozenHeadsTrainer:
             if isinstance(head, Head):
                 head.standardise(vectors)
         rng = np.random.default_rng(settings.seed)
-        best: dict[str, Any] = {"value": None, "step": None, "state": None, "metrics": None}
+        best: dict[str, Any] = {"value": None, "step": None, "state": None}
         log = (self.output_dir / "train_log.jsonl").open("a", encoding="utf-8")
         stale, step, epoch = 0, 0, 0
         self.model.train()
         with progress(total, "Training heads", enabled=self.show_progress) as advance:
             while step < total:
-                order = rng.permutation(n)
-                for start in range(0, n, settings.batch_size):
-                    batch = order[start : start + settings.batch_size]
-                    targets, masks = self.targets.batch(batch)
-                    loss, _ = combined_loss(self.model.specs, self.model.forward_heads(vectors[batch]), targets, masks)
-                    loss.backward()
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    step += 1
-                    advance()
-                    if step >= total:
-                        break
+                step = self._epoch(vectors, rng.permutation(n), step, total, optimizer, scheduler, advance)
                 epoch += 1
                 if self.validation_vectors is None:
                     continue
@@ -137,13 +125,13 @@ class FrozenHeadsTrainer:
                 improved = is_better(settings.metric, value, best["value"])
                 log.write(json.dumps({"event": "evaluation", "step": step, "epoch": epoch, "validation": summary(metrics), "metric": settings.metric, "value": value, "improved": improved}) + "\n")
                 if improved:
-                    best = {"value": value, "step": step, "state": copy.deepcopy(self.model.heads.state_dict()), "metrics": metrics}
+                    best = {"value": value, "step": step, "state": copy.deepcopy(self.model.heads.state_dict())}
                     stale = 0
-                else:
-                    stale += 1
-                    if settings.early_stopping_patience is not None and stale >= settings.early_stopping_patience:
-                        self.echo(f"Early stopping after epoch {epoch}: no improvement in {stale} evaluation(s)")
-                        break
+                    continue
+                stale += 1
+                if settings.early_stopping_patience is not None and stale >= settings.early_stopping_patience:
+                    self.echo(f"Early stopping after epoch {epoch}: no improvement in {stale} evaluation(s)")
+                    break
         log.close()
         if best["state"] is not None:
             self.model.heads.load_state_dict(best["state"])
@@ -152,6 +140,23 @@ class FrozenHeadsTrainer:
             write_json_atomic(self.output_dir / "validation_metrics.json", self._detailed_validation_metrics())
         save_model_dir(self.model, self.tokenizer, self.output_dir)
         return {"global_step": step, "best_metric": best["value"], "best_step": best["step"], "stopped_early": step < total}
+
+    def _epoch(self, vectors: torch.Tensor, order: np.ndarray, step: int, total: int, optimizer: Any, scheduler: Any, advance: Any) -> int:
+        """One pass over the training vectors in `order` (stopping at `total` steps); the new step."""
+        size = self.settings.batch_size
+        for start in range(0, len(order), size):
+            batch = order[start : start + size]
+            targets, masks = self.targets.batch(batch)
+            loss, _ = combined_loss(self.model.specs, self.model.forward_heads(vectors[batch]), targets, masks)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            advance()
+            if step >= total:
+                break
+        return step
 
     def _detailed_validation_metrics(self) -> dict[str, Any]:
         assert self.validation_vectors is not None and self.validation_data is not None
