@@ -2,7 +2,7 @@
 
   the transformers text-classification pipeline (top_k=None, sigmoid) on the same
   encoder with a 28-label head, textheads on PyTorch, on ONNX fp32 and ONNX int8,
-  and the HTTP service under N concurrent clients on loopback.
+  and the HTTP service under N concurrent clients on loopback (wrk: apt-get install wrk).
 
     python benchmarks/inference.py --model benchmarks/runs/goemotions-finetune
 
@@ -13,8 +13,10 @@ pipeline measured in the same run.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -56,53 +58,64 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+WRK_SCRIPT = """
+local bodies = {}
+for line in io.lines(os.getenv("BODIES")) do bodies[#bodies + 1] = line end
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", "/predict", {["Content-Type"] = "application/json"}, bodies[(counter % #bodies) + 1])
+end
+"""
+
+
 def service_load(model: Path, texts: list[str], clients: int, seconds: float, per_request: int) -> dict:
+    """Start `textheads serve` and load it with `wrk` (a C load generator, so that the
+    clients take little of the 2 cores): `clients` connections, random requests of
+    `per_request` texts, for `seconds`."""
     import httpx
 
+    if shutil.which("wrk") is None:
+        raise SystemExit("the service benchmark needs wrk (apt-get install wrk)")
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "textheads", "serve", str(model), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        deadline = time.perf_counter() + seconds
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        bodies, script = Path(tmp) / "bodies.txt", Path(tmp) / "post.lua"
+        bodies.write_text("".join(json.dumps({"texts": [texts[i] for i in rng.choice(len(texts), per_request, replace=False)]}) + "\n" for _ in range(2000)))
+        script.write_text(WRK_SCRIPT)
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            command = ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", str(script), base]
+            output = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "BODIES": str(bodies)}, check=True).stdout
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return {"clients": clients, "texts_per_request": per_request, "seconds": seconds, **_parse_wrk(output, per_request), "wrk_output": output}
 
-        def client(seed: int) -> tuple[list[float], int, int]:
-            rng = np.random.default_rng(seed)
-            latencies, errors, done = [], 0, 0
-            with httpx.Client(base_url=base, timeout=60) as http:
-                while time.perf_counter() < deadline:
-                    batch = [texts[i] for i in rng.integers(0, len(texts), per_request)]
-                    started = time.perf_counter()
-                    response = http.post("/predict", json={"texts": batch})
-                    latencies.append(time.perf_counter() - started)
-                    if response.status_code == 200:
-                        done += per_request
-                    else:
-                        errors += 1
-            return latencies, errors, done
 
-        started = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-            results = list(pool.map(client, range(clients)))
-        elapsed = time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    latencies = np.array([x for r in results for x in r[0]])
+def _parse_wrk(output: str, per_request: int) -> dict:
+    def ms(text: str) -> float:
+        value = float(re.sub(r"[a-z]+$", "", text))
+        return value * {"us": 1e-3, "ms": 1.0, "s": 1000.0}[re.search(r"[a-z]+$", text).group(0)]
+
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     return {
-        "clients": clients,
-        "texts_per_request": per_request,
-        "seconds": elapsed,
-        "requests": int(len(latencies)),
-        "errors": int(sum(r[1] for r in results)),
-        "texts_per_second": sum(r[2] for r in results) / elapsed,
-        "p50_ms": float(np.percentile(latencies, 50) * 1000),
-        "p99_ms": float(np.percentile(latencies, 99) * 1000),
+        "requests": requests,
+        "errors": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else None,
+        "texts_per_second": rate * per_request,
+        "p50_ms": ms(re.search(r"50%\s+(\S+)", output).group(1)),
+        "p99_ms": ms(re.search(r"99%\s+(\S+)", output).group(1)),
     }
 
 
@@ -146,14 +159,17 @@ def main() -> None:
     base = result["pipeline_texts_per_second"]
     for name in ("pytorch", "onnx_fp32", "onnx_int8"):
         result[f"{name}_vs_pipeline"] = result[f"{name}_texts_per_second"] / base
-    result["service_vs_pytorch"] = result["service"]["texts_per_second"] / result["pytorch_texts_per_second"]
+    # In-process again right after the service, so that both see the machine in one state.
+    result["pytorch_after_service_texts_per_second"] = texts_per_second(lambda t: torch_clf.predict_proba(t, batch_size=args.batch_size), texts)
+    in_process = max(result["pytorch_texts_per_second"], result["pytorch_after_service_texts_per_second"])
+    result["service_vs_pytorch"] = result["service"]["texts_per_second"] / in_process
     save("inference", result)
     print(f"\n{'path':<22}{'texts/s':>10}{'× pipeline':>12}")
     print(f"{'pipeline (batch ' + str(args.batch_size) + ')':<22}{base:>10.0f}{1:>12.2f}")
     for name in ("pytorch", "onnx_fp32", "onnx_int8"):
         print(f"{name:<22}{result[name + '_texts_per_second']:>10.0f}{result[name + '_vs_pipeline']:>12.2f}")
     s = result["service"]
-    print(f"{'service, ' + str(args.clients) + ' clients':<22}{s['texts_per_second']:>10.0f}   ({result['service_vs_pytorch']:.2f}× PyTorch in-process; p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, {s['errors']} errors)")
+    print(f"{'service, ' + str(args.clients) + ' clients':<22}{s['texts_per_second']:>10.0f}   ({result['service_vs_pytorch']:.2f}× the faster in-process PyTorch run; p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, {s['errors']} errors, socket errors: {s['socket_errors'] or 'none'})")
     print(f"int8: decisions agree on {result['onnx_int8_decision_agreement']:.2%} of labels; macro-F1 {result['onnx_int8_macro_f1']:.4f} vs {result['pytorch_macro_f1']:.4f}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from textheads.errors import MissingExtraError
 try:
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
     from pydantic import BaseModel, Field
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("fastapi", "serve") from exc
@@ -41,6 +42,10 @@ class Limits:
     """Texts gathered from concurrent requests into one run of the model."""
     batch_wait_ms: float = 2.0
     """How long the batcher waits for more requests once one has arrived."""
+    encoder_batch: int = 16
+    """Texts per encoder pass inside a micro-batch. Small: a micro-batch of random
+    texts is sorted by length and cut into passes, and short passes pad least
+    (texts/s on 128 random GoEmotions texts: 207 at 64, 268 at 32, 270 at 16)."""
 
 
 class PredictRequest(BaseModel):
@@ -125,7 +130,7 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
     from textheads.predict import predict_outputs
 
     def run_model(texts: list[str]) -> _Outputs:
-        return _Outputs(predict_outputs(backend, tokenizer, texts, batch_size=64))
+        return _Outputs(predict_outputs(backend, tokenizer, texts, batch_size=limits.encoder_batch))
 
     batcher = MicroBatcher(run_model, limits)
 
@@ -180,7 +185,9 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
             return JSONResponse({"detail": [problem[1]]}, status_code=problem[0])
         outputs: _Outputs = await batcher.submit(request.texts)
         chosen = _request_specs(specs, request)
-        return {"predictions": outputs.records(chosen)}
+        # Serialised here: FastAPI's generic encoder walks every value and is slow for
+        # hundreds of probabilities per text.
+        return Response(json.dumps({"predictions": outputs.records(chosen)}, ensure_ascii=False), media_type="application/json")
 
     return app
 

@@ -180,7 +180,7 @@ class Trainer:
                     if state.global_step % settings.log_every_steps == 0:
                         # Mean over the steps since the last record; heads absent from a batch count as 0.
                         means = {key: float(np.mean([p[key] for p in window])) for key in window[0]}
-                        self._log({"step": state.global_step, "epoch": state.epoch + 1, **means, "lr": scheduler.get_last_lr()[0]})
+                        self._log({"step": state.global_step, "epoch": self._epochs_done(state), **means, "lr": scheduler.get_last_lr()[0]})
                         window.clear()
                     if budget is not None and (state.global_step == self._calibration_steps() or state.batch_in_epoch == 1):
                         # Re-plan after the first timed steps, then once an epoch (evaluations cost time too).
@@ -201,6 +201,10 @@ class Trainer:
                     state.batch_in_epoch = 0
                     if not eval_every and state.global_step < schedule.total_steps:
                         self._evaluate_and_checkpoint(state, optimizer, scheduler)
+
+    def _epochs_done(self, state: TrainerState) -> float:
+        """Epochs completed, as a fraction (1.0 at the end of the first)."""
+        return round(state.global_step / self.steps_per_epoch, 3)
 
     def _calibration_steps(self) -> int:
         """Steps timed before a `max_time` budget re-plans the schedule."""
@@ -251,7 +255,7 @@ class Trainer:
             metrics, outputs = self.evaluate_validation()
             value = metric_value(metrics, self.settings.metric)
             improved = is_better(self.settings.metric, value, state.best_metric)
-            record = {"step": state.global_step, "epoch": state.epoch + 1, "validation": summary(metrics), "metric": self.settings.metric, "value": value}
+            record = {"step": state.global_step, "epoch": self._epochs_done(state), "validation": summary(metrics), "metric": self.settings.metric, "value": value}
             state.history.append(record)
             self._log({"event": "evaluation", **record, "improved": improved})
             self.echo(f"step {state.global_step}: validation {self.settings.metric} = {value:.4f}{' (best so far)' if improved else ''}")
