@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, load_split, require_goemotions, save, scores  # noqa: E402
 
 FROZEN_MODEL = {"pooling": "mean", "pool_layers": 7}
-FROZEN_HEAD = {"hidden_sizes": [512], "dropout": 0.2}
-FROZEN_TRAIN = {"epochs": 20}
+FROZEN_HEAD = {"hidden_sizes": [512], "dropout": 0.3}
+FROZEN_TRAIN = {"epochs": 8, "head_learning_rate": 1e-3, "batch_size": 512}
 
 
 def part_tfidf(args: argparse.Namespace) -> None:
@@ -125,7 +125,7 @@ def part_frozen(args: argparse.Namespace) -> None:
             name,
             f"textheads frozen encoder ({run} run): {FROZEN_MODEL}, MLP head {FROZEN_HEAD}",
             _heads(("emotions",), **FROZEN_HEAD),
-            {"freeze": "encoder", "batch_size": 256, **FROZEN_TRAIN, "cache_dir": str(RESULTS.parent / "cache")},
+            {"freeze": "encoder", **FROZEN_TRAIN, "cache_dir": str(RESULTS.parent / "cache")},
             ("emotions",),
             model=FROZEN_MODEL,
         )
