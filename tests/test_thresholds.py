@@ -52,3 +52,11 @@ def test_top1_fallback_fills_empty_rows_only() -> None:
     decisions = np.array([[0, 0, 0], [1, 0, 0]])
     prob = np.array([[0.1, 0.4, 0.2], [0.9, 0.8, 0.1]])
     assert apply_top1_fallback(decisions, prob).tolist() == [[0, 1, 0], [1, 0, 0]]
+
+
+def test_ties_keep_the_threshold_nearest_one_half() -> None:
+    # Perfectly separated: every threshold from 0.21 to 0.8 gives F1 = 1; 0.5 is kept.
+    y = np.array([[1], [1], [0], [0]] * 5)
+    prob = np.array([[0.9], [0.81], [0.2], [0.1]] * 5)
+    thresholds, _ = tune_per_label(y, prob, min_positives=1)
+    assert thresholds[0] == 0.5

@@ -48,19 +48,25 @@ def tune_per_label(
     than `min_positives` validation positives: those get the global threshold.
     """
     scores = _f1_per_label(y_true, y_prob, grid)
-    # Ties go to the threshold nearest the middle of the plateau, which generalises better
-    # than its edge.
-    best = np.array([_middle_of_best(scores[:, j]) for j in range(scores.shape[1])])
+    # Ties go to the threshold nearest 0.5: a label the validation data separates over a
+    # wide range keeps the calibrated default instead of an arbitrary point of the range.
+    best = np.array([_nearest_half_of_best(scores[:, j], grid) for j in range(scores.shape[1])])
     thresholds = grid[best]
+    # And 0.5 stays unless the tuned threshold wins by more than one example's worth of
+    # F1 (about 1 / positives): on small validation sets smaller gains are mostly noise.
+    at_half = _f1_per_label(y_true, y_prob, np.array([0.5]))[0]
+    positives = np.maximum(y_true.sum(axis=0), 1)
+    gain = scores[best, np.arange(scores.shape[1])] - at_half
+    thresholds = np.where(gain > 1.0 / positives, thresholds, 0.5)
     tuned = y_true.sum(axis=0) >= min_positives
     if not tuned.all():
         thresholds = np.where(tuned, thresholds, tune_global(y_true, y_prob, grid))
     return thresholds.astype(np.float64), tuned
 
 
-def _middle_of_best(column: np.ndarray) -> int:
+def _nearest_half_of_best(column: np.ndarray, grid: np.ndarray) -> int:
     winners = np.flatnonzero(column >= column.max() - 1e-12)
-    return int(winners[len(winners) // 2])
+    return int(winners[np.argmin(np.abs(grid[winners] - 0.5))])
 
 
 def apply_top1_fallback(decisions: np.ndarray, y_prob: np.ndarray) -> np.ndarray:
