@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from textheads import __version__
-from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config
+from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config, dump_config
 from textheads.data.dataset import LabelledData, Source, iter_text_chunks, load_labelled, load_texts
 from textheads.encoder import load_encoder
 from textheads.errors import ConfigError, DataError, NotFittedError
@@ -28,6 +28,7 @@ from textheads.losses import resolve_auto_weights
 from textheads.data.split import stratified_split
 from textheads.training import Trainer, TrainResult
 from textheads.training.frozen import FrozenHeadsTrainer
+from textheads.training.loop import read_validation_metrics
 from textheads.training.checkpoint import latest_checkpoint, seed_everything
 
 
@@ -118,8 +119,6 @@ class TextClassifier:
         seed_everything(config.train.seed)  # before the heads are initialised
         model, tokenizer = _build_model(run_config, specs, train_data)
         if not temporary:
-            from textheads.config import dump_config
-
             output_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
         try:
@@ -152,8 +151,7 @@ class TextClassifier:
         trainer = FrozenHeadsTrainer(model, tokenizer, config, train_data, validation_data, show_progress=show_progress, echo=echo)
         outcome = trainer.train()
         output_dir = Path(config.output_dir or ".")
-        metrics_path = output_dir / "validation_metrics.json"
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else None
+        metrics = read_validation_metrics(output_dir)
         return TrainResult(output_dir, outcome["global_step"], outcome["best_metric"], outcome["best_step"], outcome["stopped_early"], None, metrics)
 
     def _split(self, data: LabelledData, specs: list[HeadSpec], echo: Any) -> tuple[LabelledData, LabelledData]:

@@ -55,6 +55,12 @@ class TrainResult:
     """Wall time of the training loop (evaluations and saves included)."""
 
 
+def read_validation_metrics(output_dir: Path) -> dict[str, Any] | None:
+    """The best model's validation metrics, as the trainers write them, or None."""
+    path = output_dir / "validation_metrics.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` → the first CUDA GPU when there is one, else the CPU."""
     if name == "auto":
@@ -113,6 +119,7 @@ class Trainer:
         if validation_data is not None:
             self.validation_tokens = tokenize(tokenizer, validation_data.texts, max_length)
         self.targets = TargetTensors(model, train_data)
+        self.validation_targets = TargetTensors(model, validation_data) if validation_data is not None else None
         self.steps_per_epoch = math.ceil(len(train_data) / self.settings.batch_size)
         epochs = self.settings.epochs if self.settings.epochs is not None else DEFAULT_EPOCHS
         self.total_steps = self.settings.max_steps or math.ceil(epochs * self.steps_per_epoch)
@@ -283,7 +290,8 @@ class Trainer:
         raw = run_heads(self.model, self.validation_tokens, self.pad_id, batch_size=max(64, self.settings.batch_size))
         outputs = to_user_outputs(self.model, raw)
         metrics: dict[str, Any] = evaluate_outputs(self.model.specs, outputs, self.validation_data, tune_thresholds=True, detailed=False)
-        targets = TargetTensors(self.model, self.validation_data)
+        targets = self.validation_targets
+        assert targets is not None
         with torch.no_grad():
             loss, _ = combined_loss(self.model.specs, {k: torch.from_numpy(v) for k, v in raw.items()}, targets.values, targets.masks)
         metrics["loss"] = float(loss)
@@ -297,8 +305,7 @@ class Trainer:
             handle.write(json.dumps(record) + "\n")
 
     def _result(self, state: TrainerState, resumed_from: str | None) -> TrainResult:
-        metrics_path = self.output_dir / "validation_metrics.json"
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else None
+        metrics = read_validation_metrics(self.output_dir)
         return TrainResult(self.output_dir, state.global_step, state.best_metric, state.best_step, state.stopped_early, resumed_from, metrics, state.elapsed_seconds)
 
 

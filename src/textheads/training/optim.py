@@ -14,6 +14,7 @@ import torch
 
 from textheads.config import TrainSection
 from textheads.encoder import encoder_layers
+from textheads.errors import ModelLoadError
 from textheads.model import TextHeadsModel
 
 _NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
@@ -23,7 +24,7 @@ def _encoder_depths(model: TextHeadsModel) -> dict[int, int]:
     """Parameter id → layers above it (0 for the top layer; the embeddings lowest)."""
     try:
         layers = encoder_layers(model.encoder)
-    except Exception:  # an encoder without a recognisable layer stack: no layer-wise decay
+    except ModelLoadError:  # an encoder without a recognisable layer stack: no layer-wise decay
         return {}
     depths = {}
     for index, layer in enumerate(layers):
