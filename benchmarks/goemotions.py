@@ -7,6 +7,7 @@ CPU cores, so run the parts you need:
     python benchmarks/goemotions.py --part tfidf
     python benchmarks/goemotions.py --part frozen
     python benchmarks/goemotions.py --part finetune --epochs 3
+    python benchmarks/goemotions.py --part finetune --variant asl --head loss=asl
     python benchmarks/goemotions.py --part plain --epochs 3
     python benchmarks/goemotions.py --part multihead --epochs 1
     python benchmarks/goemotions.py --part throughput
@@ -131,13 +132,29 @@ def part_frozen(args: argparse.Namespace) -> None:
         )
 
 
+def _options(pairs: list[str]) -> dict:
+    """`key=value` pairs from the command line, values parsed as YAML (numbers, lists, words)."""
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"expected key=value, got {pair!r}")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
 def part_finetune(args: argparse.Namespace) -> None:
-    """(b) Full fine-tuning with textheads' defaults, `--epochs` epochs."""
+    """(b) Full fine-tuning with textheads' defaults, `--epochs` epochs; `--head`/`--train`
+    options and `--variant NAME` try other recipes without touching the default result."""
+    head, train = _options(args.head), _options(args.train)
+    changed = ", ".join(f"{k}={v}" for k, v in {**head, **train}.items())
     _fit_and_score(
-        "goemotions-finetune",
-        f"textheads fine-tuning, defaults, {args.epochs} epochs, max length 64",
-        _heads(("emotions",)),
-        {"epochs": args.epochs},
+        "goemotions-finetune" + (f"-{args.variant}" if args.variant else ""),
+        f"textheads fine-tuning, {changed or 'defaults'}, {args.epochs} epochs, max length 64",
+        _heads(("emotions",), **head),
+        {"epochs": args.epochs, **train},
         ("emotions",),
     )
 
@@ -244,6 +261,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--examples", type=int, default=2560, help="texts for --part throughput")
     parser.add_argument("--table", action="store_true")
+    parser.add_argument("--variant", help="--part finetune: save as goemotions-finetune-VARIANT")
+    parser.add_argument("--head", action="append", default=[], metavar="KEY=VALUE", help="--part finetune: head option")
+    parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", help="--part finetune: train option")
     args = parser.parse_args()
     if args.part:
         PARTS[args.part](args)

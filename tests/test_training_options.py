@@ -57,6 +57,44 @@ def test_cached_vectors_equal_the_models_own_encoding(tiny_encoder_dir: Path, da
     np.testing.assert_allclose(cached, direct, atol=1e-5)
 
 
+def test_embedding_cache_gathers_across_shards_and_duplicates(tmp_path: Path) -> None:
+    from textheads.training.embedding_cache import EmbeddingCache
+
+    calls: list[list[str]] = []
+
+    def compute(texts: list[str]) -> np.ndarray:
+        calls.append(texts)
+        return np.array([[len(t), ord(t[0])] for t in texts], dtype=np.float32)
+
+    cache = EmbeddingCache(tmp_path, "k")
+    first, new = cache.get_or_compute(["ab", "c", "ab"], compute)
+    assert new == 3 and calls == [["ab", "c"]]  # each distinct text encoded once
+    second, new = cache.get_or_compute(["dddd", "c", "ab"], compute)  # one new shard, two old rows
+    assert new == 1 and calls[-1] == ["dddd"]
+    np.testing.assert_array_equal(second, [[4, 100], [1, 99], [2, 97]])
+    fresh = EmbeddingCache(tmp_path, "k")  # a new process reads both shards from disk
+    again, new = fresh.get_or_compute(["ab", "dddd", "c"], compute)
+    assert new == 0 and len(calls) == 2
+    np.testing.assert_array_equal(again, [[2, 97], [4, 100], [1, 99]])
+    np.testing.assert_array_equal(first, [[2, 97], [1, 99], [2, 97]])
+
+
+def test_frozen_thresholds_are_tuned_on_the_cached_validation_vectors(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    from textheads.data.dataset import load_labelled
+    from textheads.thresholds import tuned_spec
+
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", freeze="encoder", epochs=1, cache_dir=str(tmp_path / "c"))
+    clf = _fit(raw)
+    spec = clf.heads_["topics"]
+    # The same tuning on predictions made from the text by the saved model.
+    validation, _ = load_labelled(data_files["validation"], list(clf.heads_.values()), ["text"], split="validation")
+    target = validation.targets["topics"]
+    proba = TextClassifier.load(tmp_path / "m").predict_proba(validation.texts)["topics"]
+    expected, _ = tuned_spec(spec.model_copy(update={"threshold": 0.5}), target.values[target.mask].astype(np.int64), proba[target.mask])
+    assert spec.threshold == pytest.approx(expected.threshold, abs=1e-6)
+    assert set(spec.threshold.values()) != {0.5}  # tuning moved something: the check means something
+
+
 def test_conv_head_trains_and_reloads(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
     raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=2)
     raw["heads"]["topics"].update(conv_kernel_sizes=[2, 3], conv_channels=8)

@@ -121,15 +121,16 @@ class TextClassifier:
         if not temporary:
             output_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
+        validation_outputs = None
         try:
             if run_config.train.freeze == "encoder" and not model.reads_tokens:
-                self.train_result_ = self._train_frozen(model, tokenizer, run_config, train_data, validation_data, show_progress, echo)
+                self.train_result_, validation_outputs = self._train_frozen(model, tokenizer, run_config, train_data, validation_data, show_progress, echo)
             else:
                 trainer = Trainer(model, tokenizer, run_config, train_data, validation_data, show_progress=show_progress, echo=echo)
                 self.train_result_ = trainer.train(resume=resume)
             self.model_, self.tokenizer_ = load_model_dir(output_dir)
             self.backend_ = TorchBackend(self.model_)
-            if validation_data is not None and self._tune_thresholds(validation_data, echo):
+            if validation_data is not None and self._tune_thresholds(validation_data, echo, validation_outputs):
                 save_model_dir(self.model_, self.tokenizer_, output_dir)
         finally:
             if temporary:
@@ -145,14 +146,17 @@ class TextClassifier:
         validation_data: LabelledData | None,
         show_progress: bool,
         echo: Any,
-    ) -> TrainResult:
-        """The fast path: heads only, on cached pooled vectors (a rerun is a resume)."""
+    ) -> tuple[TrainResult, dict[str, np.ndarray] | None]:
+        """The fast path: heads only, on cached pooled vectors (a rerun is a resume).
+        Also returns the best heads' validation outputs, so tuning thresholds needs no
+        second encoding of the validation texts."""
         model.freeze("encoder")
         trainer = FrozenHeadsTrainer(model, tokenizer, config, train_data, validation_data, show_progress=show_progress, echo=echo)
         outcome = trainer.train()
         output_dir = Path(config.output_dir or ".")
         metrics = read_validation_metrics(output_dir)
-        return TrainResult(output_dir, outcome["global_step"], outcome["best_metric"], outcome["best_step"], outcome["stopped_early"], None, metrics)
+        result = TrainResult(output_dir, outcome["global_step"], outcome["best_metric"], outcome["best_step"], outcome["stopped_early"], None, metrics)
+        return result, trainer.validation_outputs
 
     def _split(self, data: LabelledData, specs: list[HeadSpec], echo: Any) -> tuple[LabelledData, LabelledData]:
         fraction = self.config.data.validation_split
@@ -162,13 +166,15 @@ class TextClassifier:
             echo(f"Too few examples to validate (fewer than 2): {', '.join(too_few)}")
         return train, validation
 
-    def _tune_thresholds(self, validation: LabelledData, echo: Any) -> bool:
-        """Tune per-label thresholds of multilabel heads on validation data; True if any changed."""
+    def _tune_thresholds(self, validation: LabelledData, echo: Any, outputs: dict[str, np.ndarray] | None = None) -> bool:
+        """Tune per-label thresholds of multilabel heads on validation data (predicted now
+        unless `outputs` holds the fitted model's predictions already); True if any changed."""
         backend, tokenizer = self._fitted()
         heads = [s for s in backend.specs.values() if s.kind == "multilabel" and s.tune_thresholds]
         if not heads:
             return False
-        outputs = predict_outputs(backend, tokenizer, validation.texts).outputs
+        if outputs is None:
+            outputs = predict_outputs(backend, tokenizer, validation.texts).outputs
         specs = dict(backend.specs)
         for spec in heads:
             target = validation.targets[spec.name]

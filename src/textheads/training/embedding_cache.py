@@ -51,37 +51,55 @@ def text_keys(texts: Sequence[str]) -> np.ndarray:
 
 
 class EmbeddingCache:
-    """Pooled vectors of texts under one encoder key."""
+    """Pooled vectors of texts under one encoder key.
+
+    The shards are read once, on first use, and kept in memory with an index
+    from text digest to (shard, row), so several lookups (train, validation)
+    cost one read and a gather each.
+    """
 
     def __init__(self, root: Path, key: str) -> None:
         self.folder = root / "embeddings" / key
+        self._shards: list[np.ndarray] | None = None
+        self._index: dict[bytes, tuple[int, int]] = {}
 
-    def _load(self) -> dict[bytes, np.ndarray]:
-        found: dict[bytes, np.ndarray] = {}
-        if not self.folder.is_dir():
-            return found
-        for shard in sorted(self.folder.glob("*.safetensors")):
-            data = load_file(str(shard))
-            for key, vector in zip(data["keys"], data["vectors"], strict=True):
-                found[key.tobytes()] = vector
-        return found
+    def _load(self) -> list[np.ndarray]:
+        if self._shards is None:
+            self._shards = []
+            if self.folder.is_dir():
+                for shard in sorted(self.folder.glob("*.safetensors")):
+                    self._add(**load_file(str(shard)))
+        return self._shards
+
+    def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        assert self._shards is not None
+        number = len(self._shards)
+        self._shards.append(vectors)
+        self._index.update((key.tobytes(), (number, row)) for row, key in enumerate(keys))
 
     def get_or_compute(self, texts: Sequence[str], compute: Callable[[list[str]], torch.Tensor | np.ndarray]) -> tuple[np.ndarray, int]:
         """Vectors for `texts` (in order) and how many had to be computed now."""
+        shards = self._load()
         keys = text_keys(texts)
-        known = self._load()
-        missing = [i for i, key in enumerate(keys) if key.tobytes() not in known]
+        digests = [key.tobytes() for key in keys]
+        missing = [i for i, digest in enumerate(digests) if digest not in self._index]
         if missing:
             # Encode each distinct missing text once.
             unique: dict[bytes, int] = {}
             for i in missing:
-                unique.setdefault(keys[i].tobytes(), i)
+                unique.setdefault(digests[i], i)
             rows = list(unique.values())
             vectors = np.asarray(compute([texts[i] for i in rows]), dtype=np.float32)
             self._write(keys[rows], vectors)
-            for row, vector in zip(rows, vectors, strict=True):
-                known[keys[row].tobytes()] = vector
-        return np.stack([known[key.tobytes()] for key in keys]), len(missing)
+            self._add(keys[rows], vectors)
+        if not texts:
+            return np.zeros((0, shards[0].shape[1] if shards else 0), np.float32), 0
+        found = np.array([self._index[digest] for digest in digests], dtype=np.int64)
+        out = np.empty((len(texts), shards[found[0, 0]].shape[1]), dtype=np.float32)
+        for number in np.unique(found[:, 0]):
+            positions = np.flatnonzero(found[:, 0] == number)
+            out[positions] = shards[number][found[positions, 1]]
+        return out, len(missing)
 
     def _write(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

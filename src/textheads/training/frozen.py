@@ -34,6 +34,33 @@ from textheads.training.optim import build_optimizer, build_scheduler
 FROZEN_DEFAULT_EPOCHS = 40
 
 
+def embedding_cache_for(model: TextHeadsModel, cache_dir: Path | None) -> EmbeddingCache:
+    """The disk cache of `model`'s pooled vectors (keyed by its encoder, pooling and max length)."""
+    config = model.config
+    source, local = resolve_encoder(config.encoder_name) if config.encoder_name else ("", False)
+    weights = Path(source) / "model.safetensors" if local else None
+    key = encoder_key(config.encoder, weights, config.pooling, config.pool_layers, config.max_text_length)
+    return EmbeddingCache(cache_dir or default_cache_dir(), key)
+
+
+def pooled_vectors_fn(model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 128, show_progress: bool = False) -> Callable[[list[str]], np.ndarray]:
+    """A function encoding texts into `model`'s pooled vectors, in length-sorted batches."""
+    config = model.config
+
+    def compute(texts: list[str]) -> np.ndarray:
+        tokens = tokenize(tokenizer, texts, config.max_text_length)
+        out = np.zeros((len(texts), model.heads_input_size), dtype=np.float32)
+        batches = sorted_batches(tokens.lengths, batch_size)
+        model.encoder.eval()
+        with torch.inference_mode(), progress(len(batches), "Encoding", enabled=show_progress) as advance:
+            for indices, batch in iterate(tokens, batches, pad_id(tokenizer)):
+                out[indices] = model.encode(**batch).float().numpy()
+                advance()
+        return out
+
+    return compute
+
+
 def encode_with_cache(
     model: TextHeadsModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -44,24 +71,8 @@ def encode_with_cache(
     show_progress: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Pooled vectors of `texts`, from the disk cache where present; (vectors, newly encoded)."""
-    config = model.config
-    source, local = resolve_encoder(config.encoder_name) if config.encoder_name else ("", False)
-    weights = Path(source) / "model.safetensors" if local else None
-    key = encoder_key(config.encoder, weights, config.pooling, config.pool_layers, config.max_text_length)
-    cache = EmbeddingCache(cache_dir or default_cache_dir(), key)
-
-    def compute(missing: list[str]) -> np.ndarray:
-        tokens = tokenize(tokenizer, missing, config.max_text_length)
-        out = np.zeros((len(missing), model.heads_input_size), dtype=np.float32)
-        batches = sorted_batches(tokens.lengths, batch_size)
-        model.encoder.eval()
-        with torch.inference_mode(), progress(len(batches), "Encoding", enabled=show_progress) as advance:
-            for indices, batch in iterate(tokens, batches, pad_id(tokenizer)):
-                out[indices] = model.encode(**batch).float().numpy()
-                advance()
-        return out
-
-    return cache.get_or_compute(texts, compute)
+    compute = pooled_vectors_fn(model, tokenizer, batch_size=batch_size, show_progress=show_progress)
+    return embedding_cache_for(model, cache_dir).get_or_compute(texts, compute)
 
 
 class FrozenHeadsTrainer:
@@ -85,13 +96,17 @@ class FrozenHeadsTrainer:
         self.output_dir = Path(config.output_dir or ".")
         self.echo, self.show_progress = echo, show_progress
         self.validation_data = validation_data
+        self.validation_outputs: dict[str, np.ndarray] | None = None
+        """After `train`: the best heads' outputs on the validation data, for threshold tuning."""
         cache_dir = Path(self.settings.cache_dir) if self.settings.cache_dir else None
         started = time.monotonic()
-        self.train_vectors, new_train = encode_with_cache(model, tokenizer, train_data.texts, cache_dir=cache_dir, show_progress=show_progress)
+        cache = embedding_cache_for(model, cache_dir)
+        compute = pooled_vectors_fn(model, tokenizer, show_progress=show_progress)
+        self.train_vectors, new_train = cache.get_or_compute(train_data.texts, compute)
         self.validation_vectors = None
         new_validation = 0
         if validation_data is not None:
-            self.validation_vectors, new_validation = encode_with_cache(model, tokenizer, validation_data.texts, cache_dir=cache_dir, show_progress=show_progress)
+            self.validation_vectors, new_validation = cache.get_or_compute(validation_data.texts, compute)
         total = len(train_data) + (len(validation_data) if validation_data is not None else 0)
         echo(f"Frozen encoder: {total - new_train - new_validation} of {total} texts from the embedding cache, {new_train + new_validation} encoded ({time.monotonic() - started:.1f} s)")
         self.targets = TargetTensors(model, train_data)
@@ -137,7 +152,8 @@ class FrozenHeadsTrainer:
             self.model.heads.load_state_dict(best["state"])
             self.echo(f"Best validation {settings.metric} = {best['value']:.4f} at epoch {math.ceil(best['step'] / steps_per_epoch)}")
             self.model.eval()
-            write_json_atomic(self.output_dir / "validation_metrics.json", self._detailed_validation_metrics())
+            self.validation_outputs = self._validation_outputs()
+            write_json_atomic(self.output_dir / "validation_metrics.json", evaluate_outputs(self.model.specs, self.validation_outputs, self.validation_data, tune_thresholds=True))
         save_model_dir(self.model, self.tokenizer, self.output_dir)
         return {"global_step": step, "best_metric": best["value"], "best_step": best["step"], "stopped_early": step < total}
 
@@ -147,7 +163,9 @@ class FrozenHeadsTrainer:
         for start in range(0, len(order), size):
             batch = order[start : start + size]
             targets, masks = self.targets.batch(batch)
-            loss, _ = combined_loss(self.model.specs, self.model.forward_heads(vectors[batch]), targets, masks)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.settings.precision == "bf16"):
+                raw = self.model.forward_heads(vectors[batch])
+            loss, _ = combined_loss(self.model.specs, {k: v.float() for k, v in raw.items()}, targets, masks)
             loss.backward()
             optimizer.step()
             scheduler.step()
@@ -158,11 +176,11 @@ class FrozenHeadsTrainer:
                 break
         return step
 
-    def _detailed_validation_metrics(self) -> dict[str, Any]:
-        assert self.validation_vectors is not None and self.validation_data is not None
+    def _validation_outputs(self) -> dict[str, np.ndarray]:
+        """The heads' predictions (probabilities, values) on the cached validation vectors."""
+        assert self.validation_vectors is not None
         with torch.inference_mode():
-            outputs = {k: v.numpy() for k, v in self.model.to_predictions(self.model.forward_heads(torch.from_numpy(self.validation_vectors))).items()}
-        return evaluate_outputs(self.model.specs, outputs, self.validation_data, tune_thresholds=True)
+            return {k: v.numpy() for k, v in self.model.to_predictions(self.model.forward_heads(torch.from_numpy(self.validation_vectors))).items()}
 
     def _evaluate(self) -> dict[str, Any]:
         assert self.validation_vectors is not None and self.validation_data is not None and self.validation_targets is not None
