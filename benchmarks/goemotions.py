@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, load_split, require_goemotions, save, scores  # noqa: E402
+from common import RESULTS, load_split, require_goemotions, save, scores
 
 FROZEN_MODEL = {"pooling": "mean", "pool_layers": 7}
 FROZEN_HEAD = {"hidden_sizes": [512], "dropout": 0.3}
@@ -165,7 +165,13 @@ def part_throughput(args: argparse.Namespace) -> None:
     import tempfile
 
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     from textheads import TextClassifier
     from textheads.encoder import default_encoder_path

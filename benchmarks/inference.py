@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_split, save  # noqa: E402
+from common import load_split, save
 
 
 def texts_per_second(run, texts: list[str], repeats: int = 2) -> float:

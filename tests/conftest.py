@@ -19,12 +19,7 @@ import yaml
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-WORDS = (
-    "python code function bug debug compiler git test loop class learn beginner start easy "
-    "recipe oven pasta bake cook salt garlic spice dinner soup sleep run walk doctor stretch "
-    "water health exercise rest pain great thanks lol funny today weather good bad the a to "
-    "and is it you your for of in my with this that not just very really"
-).split()
+WORDS = ["python", "code", "function", "bug", "debug", "compiler", "git", "test", "loop", "class", "learn", "beginner", "start", "easy", "recipe", "oven", "pasta", "bake", "cook", "salt", "garlic", "spice", "dinner", "soup", "sleep", "run", "walk", "doctor", "stretch", "water", "health", "exercise", "rest", "pain", "great", "thanks", "lol", "funny", "today", "weather", "good", "bad", "the", "a", "to", "and", "is", "it", "you", "your", "for", "of", "in", "my", "with", "this", "that", "not", "just", "very", "really"]
 CJK = list("中文学习编程好的很我你是在了不有人大天")
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 

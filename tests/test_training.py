@@ -4,8 +4,8 @@ and resuming after `kill -9`."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys

@@ -2,10 +2,10 @@
 
 __version__ = "0.1.0"
 
-from textheads.classifier import TextClassifier  # noqa: E402
-from textheads.config import RunConfig, load_config  # noqa: E402
-from textheads.errors import ConfigError, DataError, ModelLoadError, NotFittedError, TextheadsError  # noqa: E402
-from textheads.specs import HeadSpec  # noqa: E402
+from textheads.classifier import TextClassifier
+from textheads.config import RunConfig, load_config
+from textheads.errors import ConfigError, DataError, ModelLoadError, NotFittedError, TextheadsError
+from textheads.specs import HeadSpec
 
 __all__ = [
     "ConfigError",

@@ -70,7 +70,12 @@ def grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generat
 
 def collate(tokens: Tokenized, indices: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
     """Pad one batch to its longest text."""
-    rows = [tokens.input_ids[i] for i in indices]
+    types = [tokens.token_type_ids[i] for i in indices] if tokens.token_type_ids is not None else None
+    return collate_rows([tokens.input_ids[i] for i in indices], types, pad_id)
+
+
+def collate_rows(rows: Sequence[list[int]], type_rows: Sequence[list[int]] | None, pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad token id rows (and token type rows, if any) to the longest row."""
     width = max(len(row) for row in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -78,10 +83,9 @@ def collate(tokens: Tokenized, indices: np.ndarray, pad_id: int) -> dict[str, to
         input_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
         attention_mask[r, : len(row)] = 1
     batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if tokens.token_type_ids is not None:
+    if type_rows is not None:
         token_type_ids = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, i in enumerate(indices):
-            types = tokens.token_type_ids[i]
+        for r, types in enumerate(type_rows):
             token_type_ids[r, : len(types)] = torch.tensor(types, dtype=torch.long)
         batch["token_type_ids"] = token_type_ids
     return batch

@@ -12,24 +12,24 @@ from typing import Any
 import numpy as np
 
 from textheads import __version__
+from textheads.backends import Backend, TorchBackend, load_backend
 from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config, dump_config
 from textheads.data.dataset import LabelledData, Source, iter_text_chunks, load_labelled, load_texts
+from textheads.data.split import stratified_split
 from textheads.encoder import load_encoder
 from textheads.errors import ConfigError, DataError, NotFittedError
 from textheads.evaluation import evaluate_outputs
 from textheads.io import write_text_atomic
+from textheads.losses import resolve_auto_weights
 from textheads.model import TextHeadsConfig, TextHeadsModel
 from textheads.predict import Predictions, decide, predict_outputs, to_records
-from textheads.backends import Backend, TorchBackend, load_backend
 from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
 from textheads.thresholds import tuned_spec
-from textheads.losses import resolve_auto_weights
-from textheads.data.split import stratified_split
 from textheads.training import Trainer, TrainResult
+from textheads.training.checkpoint import latest_checkpoint, seed_everything
 from textheads.training.frozen import FrozenHeadsTrainer
 from textheads.training.loop import read_validation_metrics
-from textheads.training.checkpoint import latest_checkpoint, seed_everything
 
 
 class TextClassifier:

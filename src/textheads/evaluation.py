@@ -7,10 +7,15 @@ from typing import Any
 import numpy as np
 
 from textheads.data.dataset import LabelledData
-from textheads.metrics import empty_metrics, multiclass_metrics, multilabel_metrics, multilabel_summary, regression_metrics
+from textheads.metrics import (
+    empty_metrics,
+    multiclass_metrics,
+    multilabel_metrics,
+    multilabel_summary,
+    regression_metrics,
+)
 from textheads.specs import HeadSpec
 from textheads.thresholds import tuned_spec
-
 
 _HEADLINE_AT_HALF = ("micro_f1", "macro_f1", "weighted_f1", "subset_accuracy", "hamming_loss")
 

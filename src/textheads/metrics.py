@@ -94,7 +94,7 @@ def multilabel_metrics(
     aucs = [_roc_auc(y_true[:, j], y_prob[:, j]) for j in range(len(labels))]
     defined = [auc for auc in aucs if auc is not None]
     result["roc_auc_macro"] = float(np.mean(defined)) if defined else None
-    result["n_rows"] = int(len(y_true))
+    result["n_rows"] = len(y_true)
 
     per_label = _per_label(truth, pred, ids, labels)
     for name, auc, cut in zip(labels, aucs, cuts.tolist()):
@@ -134,7 +134,7 @@ def multilabel_summary(
         "weighted_f1": float((per_label * support).sum() / support.sum()) if support.sum() else 0.0,
         "subset_accuracy": float((y_pred == y_true).all(axis=1).mean()),
         "hamming_loss": float((y_pred != y_true).mean()),
-        "n_rows": int(len(y_true)),
+        "n_rows": len(y_true),
     }
 
 
@@ -165,7 +165,7 @@ def multiclass_metrics(y_true: np.ndarray, y_prob: np.ndarray, labels: list[str]
     result["macro_recall"] = float(
         recall_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)
     )
-    result["n_rows"] = int(len(y_true))
+    result["n_rows"] = len(y_true)
     matrix = confusion_matrix(y_true, y_pred, labels=classes)
     result["confusion_matrix"] = {"labels": list(labels), "matrix": matrix.tolist()}
     result["per_label"] = _per_label(y_true, y_pred, classes, labels)

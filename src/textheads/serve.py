@@ -1,24 +1,23 @@
 """The HTTP service: `POST /predict`, `GET /health`, `GET /model`, OpenAPI docs.
 
-Requests that arrive together are micro-batched: their texts share encoder
-passes. The model directory is fixed when the app is built; no request can
+Concurrent requests share encoder passes: their texts are batched by length
+as they arrive (see `textheads.batcher`). The model directory is fixed when the app is built; no request can
 name a path.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from textheads import __version__
+from textheads.batcher import ContinuousBatcher
 from textheads.errors import MissingExtraError
+from textheads.predict import to_records
 
 try:
     from fastapi import FastAPI, Request
@@ -33,19 +32,15 @@ API_KEY_ENV = "TEXTHEADS_API_KEY"
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may ask for."""
+    """What one request may ask for, and how requests are batched."""
 
     max_texts: int = 256
     max_chars: int = 20_000
     max_body_bytes: int = 2_000_000
-    max_batch_texts: int = 256
-    """Texts gathered from concurrent requests into one run of the model."""
-    batch_wait_ms: float = 2.0
-    """How long the batcher waits for more requests once one has arrived."""
     encoder_batch: int = 16
-    """Texts per encoder pass inside a micro-batch. Small: a micro-batch of random
-    texts is sorted by length and cut into passes, and short passes pad least
-    (texts/s on 128 random GoEmotions texts: 207 at 64, 268 at 32, 270 at 16)."""
+    """Texts per encoder pass, taken from all pending requests by length."""
+    batch_wait_ms: float = 2.0
+    """How long the model waits for more texts when fewer than a pass are pending."""
 
 
 class PredictRequest(BaseModel):
@@ -54,67 +49,6 @@ class PredictRequest(BaseModel):
     thresholds: dict[str, float | dict[str, float]] | None = Field(
         default=None, description="Per multilabel head: one threshold or one per label, for this request only."
     )
-
-
-@dataclass
-class _Job:
-    texts: list[str]
-    future: asyncio.Future = field(repr=False)
-
-
-class MicroBatcher:
-    """Collects the texts of concurrent requests and runs them through the model together."""
-
-    def __init__(self, predict: Any, limits: Limits) -> None:
-        self.predict = predict
-        self.limits = limits
-        self.queue: asyncio.Queue[_Job] = asyncio.Queue()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textheads-model")
-        self.task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-    async def submit(self, texts: list[str]) -> Any:
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Job(texts, future))
-        return await future
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            jobs = [await self.queue.get()]
-            count = len(jobs[0].texts)
-            deadline = loop.time() + self.limits.batch_wait_ms / 1000
-            while count < self.limits.max_batch_texts:
-                timeout = deadline - loop.time()
-                if timeout <= 0 and self.queue.empty():
-                    break
-                try:
-                    job = await asyncio.wait_for(self.queue.get(), timeout=max(timeout, 0))
-                except TimeoutError:
-                    break
-                jobs.append(job)
-                count += len(job.texts)
-            texts = [text for job in jobs for text in job.texts]
-            try:
-                predictions = await loop.run_in_executor(self.executor, self.predict, texts)
-            except Exception as exc:  # one bad batch must not kill the batcher
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            start = 0
-            for job in jobs:
-                end = start + len(job.texts)
-                if not job.future.done():
-                    job.future.set_result(predictions.slice(start, end))
-                start = end
 
 
 def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Limits | None = None) -> FastAPI:
@@ -127,17 +61,12 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
     backend, tokenizer = classifier.backend_, classifier.tokenizer_
     specs = classifier.heads_
 
-    from textheads.predict import predict_outputs
-
-    def run_model(texts: list[str]) -> _Outputs:
-        return _Outputs(predict_outputs(backend, tokenizer, texts, batch_size=limits.encoder_batch))
-
-    batcher = MicroBatcher(run_model, limits)
+    batcher = ContinuousBatcher(backend, tokenizer, batch_size=limits.encoder_batch, wait_ms=limits.batch_wait_ms)
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         batcher.start()
         yield
-        await batcher.stop()
+        batcher.stop()
 
     app = FastAPI(title="textheads", version=__version__, description=f"Predictions of the textheads model in {Path(model_path).name}", lifespan=lifespan)
 
@@ -183,31 +112,13 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
         problem = _check(request, specs, limits)
         if problem is not None:
             return JSONResponse({"detail": [problem[1]]}, status_code=problem[0])
-        outputs: _Outputs = await batcher.submit(request.texts)
+        predictions = await batcher.predict(request.texts)
         chosen = _request_specs(specs, request)
         # Serialised here: FastAPI's generic encoder walks every value and is slow for
         # hundreds of probabilities per text.
-        return Response(json.dumps({"predictions": outputs.records(chosen)}, ensure_ascii=False), media_type="application/json")
+        return Response(json.dumps({"predictions": to_records(chosen, predictions)}, ensure_ascii=False), media_type="application/json")
 
     return app
-
-
-@dataclass
-class _Outputs:
-    """Predictions for a run of texts; sliced back per request."""
-
-    predictions: Any
-
-    def slice(self, start: int, end: int) -> _Outputs:
-        from textheads.predict import Predictions
-
-        p = self.predictions
-        return _Outputs(Predictions({k: v[start:end] for k, v in p.outputs.items()}, p.truncated[start:end]))
-
-    def records(self, specs: dict[str, Any]) -> list[dict[str, Any]]:
-        from textheads.predict import to_records
-
-        return to_records(specs, self.predictions)
 
 
 def _check(request: PredictRequest, specs: dict[str, Any], limits: Limits) -> tuple[int, dict[str, str]] | None:

@@ -145,9 +145,8 @@ class HeadSpec(StrictModel):
             raise ValueError("focal_alpha applies to multilabel heads with loss: focal")
         if self.top1_fallback and self.kind != "multilabel":
             raise ValueError("top1_fallback applies to multilabel heads only")
-        if isinstance(self.threshold, dict) or self.threshold != 0.5:
-            if self.kind != "multilabel":
-                raise ValueError("threshold applies to multilabel heads only")
+        if (isinstance(self.threshold, dict) or self.threshold != 0.5) and self.kind != "multilabel":
+            raise ValueError("threshold applies to multilabel heads only")
         return self
 
     @property

@@ -10,10 +10,10 @@ import typer
 from textheads.errors import ConfigError
 
 DEMO_TEXTS = [
-    "my advice is that you go ahead with your plans to learn Python, because its syntax is easy "
-    "for beginners. It's also great for snake lovers like me!",
-    "Roast the vegetables at a high temperature and salt the pasta water generously; "
-    "it makes a huge difference to the flavour.",
+    ("my advice is that you go ahead with your plans to learn Python, because its syntax is easy "
+    "for beginners. It's also great for snake lovers like me!"),
+    ("Roast the vegetables at a high temperature and salt the pasta water generously; "
+    "it makes a huge difference to the flavour."),
     "If you sit at a desk all day, get up every hour, stretch, and see a doctor if the back pain lasts.",
     "Haha, that thread made my day. Thanks for sharing!",
 ]

@@ -3,4 +3,4 @@
 from textheads.data.dataset import LabelledData, load_labelled, load_texts
 from textheads.data.reading import SUPPORTED_SUFFIXES, read_records
 
-__all__ = ["LabelledData", "SUPPORTED_SUFFIXES", "load_labelled", "load_texts", "read_records"]
+__all__ = ["SUPPORTED_SUFFIXES", "LabelledData", "load_labelled", "load_texts", "read_records"]

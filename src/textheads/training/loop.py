@@ -36,7 +36,6 @@ from textheads.training.checkpoint import (
 )
 from textheads.training.optim import LinearSchedule, build_optimizer, build_scheduler, schedule_of
 
-
 DEFAULT_EPOCHS = 3
 
 

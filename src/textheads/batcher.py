@@ -1,0 +1,132 @@
+"""Continuous, length-aware batching of concurrent prediction requests.
+
+The texts of every pending request wait in one pool. A model thread takes
+the oldest waiting text and the waiting texts closest to it in token length,
+runs them as one padded batch, and hands each request its predictions as soon
+as its last text is done. So the model never idles while work waits, batches
+pad little even though each request brings only a few texts, and the oldest
+text always goes next (no request starves behind shorter ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from transformers import PreTrainedTokenizerBase
+
+from textheads.backends import Backend
+from textheads.batching import collate_rows, tokenize
+from textheads.predict import Predictions, pad_id
+
+
+@dataclass
+class _Request:
+    outputs: dict[str, np.ndarray]
+    truncated: np.ndarray
+    remaining: int
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    failed: bool = False
+
+    def finish(self, error: BaseException | None = None) -> None:
+        def settle() -> None:
+            if self.future.done():
+                return
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(Predictions(self.outputs, self.truncated))
+
+        self.loop.call_soon_threadsafe(settle)
+
+
+@dataclass(order=True)
+class _Text:
+    arrival: int
+    length: int = field(compare=False)
+    input_ids: list[int] = field(compare=False)
+    token_type_ids: list[int] | None = field(compare=False)
+    request: _Request = field(compare=False)
+    row: int = field(compare=False)
+
+
+class ContinuousBatcher:
+    """Runs the texts of concurrent requests through `backend` in shared, length-matched batches."""
+
+    def __init__(self, backend: Backend, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 16, wait_ms: float = 2.0) -> None:
+        self.backend, self.tokenizer = backend, tokenizer
+        self.batch_size, self.wait = batch_size, wait_ms / 1000
+        self.pad_id = pad_id(tokenizer)
+        self._pool: list[_Text] = []
+        self._arrivals = itertools.count()
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._work, name="textheads-model", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopping = True
+            self._condition.notify()
+        self._thread.join(timeout=30)
+
+    async def predict(self, texts: Sequence[str]) -> Predictions:
+        """Predictions for `texts`, in order, once they have been through the model."""
+        loop = asyncio.get_running_loop()
+        tokens = tokenize(self.tokenizer, texts, self.backend.max_length)
+        outputs = {
+            name: np.zeros((len(texts), spec.num_outputs) if spec.kind != "regression" else (len(texts),), dtype=np.float32)
+            for name, spec in self.backend.specs.items()
+        }
+        request = _Request(outputs, tokens.truncated, len(texts), loop.create_future(), loop)
+        types = tokens.token_type_ids
+        with self._condition:
+            for row, ids in enumerate(tokens.input_ids):
+                self._pool.append(_Text(next(self._arrivals), len(ids), ids, types[row] if types is not None else None, request, row))
+            self._condition.notify()
+        return await request.future
+
+    def _next_batch(self) -> list[_Text]:
+        """Wait for work; take the oldest text and the `batch_size - 1` closest to it in length."""
+        with self._condition:
+            while not self._pool and not self._stopping:
+                self._condition.wait()
+            if self._stopping:
+                return []
+            if len(self._pool) < self.batch_size:
+                # A short wait lets requests that are arriving together share the batch.
+                self._condition.wait_for(lambda: len(self._pool) >= self.batch_size or self._stopping, timeout=self.wait)
+            oldest = min(self._pool)
+            by_distance = sorted(self._pool, key=lambda t: (abs(t.length - oldest.length), t.arrival))
+            batch = by_distance[: self.batch_size]
+            taken = {id(t) for t in batch}
+            self._pool = [t for t in self._pool if id(t) not in taken]
+            return batch
+
+    def _work(self) -> None:
+        while batch := self._next_batch():
+            live = [t for t in batch if not t.request.failed]
+            if not live:
+                continue
+            types = [t.token_type_ids for t in live] if live[0].token_type_ids is not None else None
+            try:
+                results = self.backend.run(collate_rows([t.input_ids for t in live], types, self.pad_id))
+            except Exception as exc:  # noqa: BLE001 - one bad batch fails its requests, not the service
+                for request in {id(t.request): t.request for t in live}.values():
+                    request.failed = True
+                    request.finish(exc)
+                continue
+            for position, text in enumerate(live):
+                request = text.request
+                for name, values in results.items():
+                    request.outputs[name][text.row] = values[position]
+                request.remaining -= 1
+                if request.remaining == 0:
+                    request.finish()
