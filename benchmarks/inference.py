@@ -5,6 +5,7 @@
   and the HTTP service under N concurrent clients on loopback (wrk: apt-get install wrk).
 
     python benchmarks/inference.py --model benchmarks/runs/goemotions-finetune
+    python benchmarks/inference.py --model benchmarks/runs/goemotions-finetune --service-only --serve-batch 32
 
 Writes benchmarks/results/inference.json and prints a table with ratios to the
 pipeline measured in the same run.
@@ -69,7 +70,7 @@ end
 """
 
 
-def service_load(model: Path, texts: list[str], clients: int, seconds: float, per_request: int) -> dict:
+def service_load(model: Path, texts: list[str], clients: int, seconds: float, per_request: int, batch_size: int = 16) -> dict:
     """Start `textheads serve` and load it with `wrk` (a C load generator, so that the
     clients take little of the 2 cores): `clients` connections, random requests of
     `per_request` texts, for `seconds`."""
@@ -78,7 +79,7 @@ def service_load(model: Path, texts: list[str], clients: int, seconds: float, pe
     if shutil.which("wrk") is None:
         raise SystemExit("the service benchmark needs wrk (apt-get install wrk)")
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "textheads", "serve", str(model), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    server = subprocess.Popen([sys.executable, "-m", "textheads", "serve", str(model), "--port", str(port), "--batch-size", str(batch_size)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     base = f"http://127.0.0.1:{port}"
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,6 +128,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--per-request", type=int, default=8)
+    parser.add_argument("--serve-batch", type=int, default=16, help="the service's --batch-size (texts per encoder pass)")
+    parser.add_argument("--service-only", action="store_true", help="only the service against in-process PyTorch (writes inference-service.json)")
     args = parser.parse_args()
 
     from sklearn.metrics import f1_score
@@ -134,43 +137,48 @@ def main() -> None:
     from textheads import TextClassifier
 
     texts, y, labels = load_split("test")
-    result: dict = {"texts": len(texts), "batch_size": args.batch_size}
-    result["pipeline_texts_per_second"] = pipeline_speed(texts, len(labels), args.batch_size)
-
+    result: dict = {"texts": len(texts), "batch_size": args.batch_size, "serve_batch": args.serve_batch}
     torch_clf = TextClassifier.load(args.model)
-    result["pytorch_texts_per_second"] = texts_per_second(lambda t: torch_clf.predict_proba(t, batch_size=args.batch_size), texts)
-    reference = torch_clf.predict_proba(texts, batch_size=args.batch_size)[args.head]
-    thresholds = np.array(torch_clf.heads_[args.head].thresholds())
-    result["pytorch_macro_f1"] = float(f1_score(y, reference >= thresholds, average="macro", zero_division=0))
+    if args.service_only:
+        result["pytorch_texts_per_second"] = texts_per_second(lambda t: torch_clf.predict_proba(t, batch_size=args.batch_size), texts)
+        result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request, args.serve_batch)
+    else:
+        result["pipeline_texts_per_second"] = pipeline_speed(texts, len(labels), args.batch_size)
+        result["pytorch_texts_per_second"] = texts_per_second(lambda t: torch_clf.predict_proba(t, batch_size=args.batch_size), texts)
+        reference = torch_clf.predict_proba(texts, batch_size=args.batch_size)[args.head]
+        thresholds = np.array(torch_clf.heads_[args.head].thresholds())
+        result["pytorch_macro_f1"] = float(f1_score(y, reference >= thresholds, average="macro", zero_division=0))
 
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, quantize in (("onnx_fp32", None), ("onnx_int8", "int8")):
-            from textheads.export import export_onnx
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, quantize in (("onnx_fp32", None), ("onnx_int8", "int8")):
+                from textheads.export import export_onnx
 
-            folder = export_onnx(args.model, Path(tmp) / name, quantize=quantize)
-            clf = TextClassifier.load(folder)
-            result[f"{name}_texts_per_second"] = texts_per_second(lambda t, c=clf: c.predict_proba(t, batch_size=args.batch_size), texts)
-            proba = clf.predict_proba(texts, batch_size=args.batch_size)[args.head]
-            result[f"{name}_max_abs_diff"] = float(np.abs(proba - reference).max())
-            result[f"{name}_decision_agreement"] = float(((proba >= thresholds) == (reference >= thresholds)).mean())
-            result[f"{name}_macro_f1"] = float(f1_score(y, proba >= thresholds, average="macro", zero_division=0))
-        result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request)
+                folder = export_onnx(args.model, Path(tmp) / name, quantize=quantize)
+                clf = TextClassifier.load(folder)
+                result[f"{name}_texts_per_second"] = texts_per_second(lambda t, c=clf: c.predict_proba(t, batch_size=args.batch_size), texts)
+                proba = clf.predict_proba(texts, batch_size=args.batch_size)[args.head]
+                result[f"{name}_max_abs_diff"] = float(np.abs(proba - reference).max())
+                result[f"{name}_decision_agreement"] = float(((proba >= thresholds) == (reference >= thresholds)).mean())
+                result[f"{name}_macro_f1"] = float(f1_score(y, proba >= thresholds, average="macro", zero_division=0))
+            result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request, args.serve_batch)
+        base = result["pipeline_texts_per_second"]
+        for name in ("pytorch", "onnx_fp32", "onnx_int8"):
+            result[f"{name}_vs_pipeline"] = result[f"{name}_texts_per_second"] / base
 
-    base = result["pipeline_texts_per_second"]
-    for name in ("pytorch", "onnx_fp32", "onnx_int8"):
-        result[f"{name}_vs_pipeline"] = result[f"{name}_texts_per_second"] / base
     # In-process again right after the service, so that both see the machine in one state.
     result["pytorch_after_service_texts_per_second"] = texts_per_second(lambda t: torch_clf.predict_proba(t, batch_size=args.batch_size), texts)
     in_process = max(result["pytorch_texts_per_second"], result["pytorch_after_service_texts_per_second"])
     result["service_vs_pytorch"] = result["service"]["texts_per_second"] / in_process
-    save("inference", result)
+    save("inference-service" if args.service_only else "inference", result)
     print(f"\n{'path':<22}{'texts/s':>10}{'× pipeline':>12}")
-    print(f"{'pipeline (batch ' + str(args.batch_size) + ')':<22}{base:>10.0f}{1:>12.2f}")
-    for name in ("pytorch", "onnx_fp32", "onnx_int8"):
-        print(f"{name:<22}{result[name + '_texts_per_second']:>10.0f}{result[name + '_vs_pipeline']:>12.2f}")
+    if not args.service_only:
+        print(f"{'pipeline (batch ' + str(args.batch_size) + ')':<22}{base:>10.0f}{1:>12.2f}")
+        for name in ("pytorch", "onnx_fp32", "onnx_int8"):
+            print(f"{name:<22}{result[name + '_texts_per_second']:>10.0f}{result[name + '_vs_pipeline']:>12.2f}")
     s = result["service"]
     print(f"{'service, ' + str(args.clients) + ' clients':<22}{s['texts_per_second']:>10.0f}   ({result['service_vs_pytorch']:.2f}× the faster in-process PyTorch run; p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, {s['errors']} errors, socket errors: {s['socket_errors'] or 'none'})")
-    print(f"int8: decisions agree on {result['onnx_int8_decision_agreement']:.2%} of labels; macro-F1 {result['onnx_int8_macro_f1']:.4f} vs {result['pytorch_macro_f1']:.4f}")
+    if not args.service_only:
+        print(f"int8: decisions agree on {result['onnx_int8_decision_agreement']:.2%} of labels; macro-F1 {result['onnx_int8_macro_f1']:.4f} vs {result['pytorch_macro_f1']:.4f}")
 
 
 if __name__ == "__main__":

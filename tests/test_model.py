@@ -117,3 +117,17 @@ def test_frozen_encoder_weights_do_not_change(tiny_encoder_dir: Path) -> None:
     clf.fit(make_rows(32), show_progress=False, echo=lambda _: None)
     for (name, before), after in zip(original.state_dict().items(), clf.model_.encoder.state_dict().values(), strict=True):
         assert torch.equal(before, after), name
+
+
+def test_head_dropout_is_inverted_dropout() -> None:
+    from textheads.heads import Dropout
+
+    torch.manual_seed(0)
+    layer = Dropout(0.3)
+    x = torch.ones(400, 500)
+    out = layer(x)
+    assert abs(float((out == 0).float().mean()) - 0.3) < 0.01  # drops a fraction p
+    assert torch.allclose(out[out != 0], torch.tensor(1 / 0.7))  # scales the rest by 1/(1-p)
+    assert abs(float(out.mean()) - 1.0) < 0.01  # expectation kept
+    layer.eval()
+    assert torch.equal(layer(x), x)
