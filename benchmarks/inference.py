@@ -70,7 +70,7 @@ end
 """
 
 
-def service_load(model: Path, texts: list[str], clients: int, seconds: float, per_request: int, batch_size: int = 16) -> dict:
+def service_load(model: Path, texts: list[str], clients: int, seconds: float, per_request: int, batch_size: int = 16, workers: int = 1) -> dict:
     """Start `textheads serve` and load it with `wrk` (a C load generator, so that the
     clients take little of the 2 cores): `clients` connections, random requests of
     `per_request` texts, for `seconds`."""
@@ -79,7 +79,7 @@ def service_load(model: Path, texts: list[str], clients: int, seconds: float, pe
     if shutil.which("wrk") is None:
         raise SystemExit("the service benchmark needs wrk (apt-get install wrk)")
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "textheads", "serve", str(model), "--port", str(port), "--batch-size", str(batch_size)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    server = subprocess.Popen([sys.executable, "-m", "textheads", "serve", str(model), "--port", str(port), "--batch-size", str(batch_size), "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     base = f"http://127.0.0.1:{port}"
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,8 +115,9 @@ def _parse_wrk(output: str, per_request: int) -> dict:
         "errors": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else None,
         "texts_per_second": rate * per_request,
-        "p50_ms": ms(re.search(r"50%\s+(\S+)", output).group(1)),
-        "p99_ms": ms(re.search(r"99%\s+(\S+)", output).group(1)),
+        # Anchored at the start of a line: the thread stats' "+/- Stdev" column also ends in "%".
+        "p50_ms": ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1)),
+        "p99_ms": ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1)),
     }
 
 
@@ -129,6 +130,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--per-request", type=int, default=8)
     parser.add_argument("--serve-batch", type=int, default=16, help="the service's --batch-size (texts per encoder pass)")
+    parser.add_argument("--serve-workers", type=int, default=1, help="the service's --workers")
     parser.add_argument("--service-only", action="store_true", help="only the service against in-process PyTorch (writes inference-service.json)")
     args = parser.parse_args()
 
@@ -137,11 +139,11 @@ def main() -> None:
     from textheads import TextClassifier
 
     texts, y, labels = load_split("test")
-    result: dict = {"texts": len(texts), "batch_size": args.batch_size, "serve_batch": args.serve_batch}
+    result: dict = {"texts": len(texts), "batch_size": args.batch_size, "serve_batch": args.serve_batch, "serve_workers": args.serve_workers}
     torch_clf = TextClassifier.load(args.model)
     if args.service_only:
         result["pytorch_texts_per_second"] = texts_per_second(lambda t: torch_clf.predict_proba(t, batch_size=args.batch_size), texts)
-        result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request, args.serve_batch)
+        result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request, args.serve_batch, args.serve_workers)
     else:
         result["pipeline_texts_per_second"] = pipeline_speed(texts, len(labels), args.batch_size)
         result["pytorch_texts_per_second"] = texts_per_second(lambda t: torch_clf.predict_proba(t, batch_size=args.batch_size), texts)
@@ -160,7 +162,7 @@ def main() -> None:
                 result[f"{name}_max_abs_diff"] = float(np.abs(proba - reference).max())
                 result[f"{name}_decision_agreement"] = float(((proba >= thresholds) == (reference >= thresholds)).mean())
                 result[f"{name}_macro_f1"] = float(f1_score(y, proba >= thresholds, average="macro", zero_division=0))
-            result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request, args.serve_batch)
+            result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request, args.serve_batch, args.serve_workers)
         base = result["pipeline_texts_per_second"]
         for name in ("pytorch", "onnx_fp32", "onnx_int8"):
             result[f"{name}_vs_pipeline"] = result[f"{name}_texts_per_second"] / base

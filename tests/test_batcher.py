@@ -59,10 +59,11 @@ def _run(batcher: ContinuousBatcher, requests: list[list[str]]) -> list:
     return asyncio.run(main())
 
 
-def test_concurrent_requests_share_batches_and_get_their_own_answers(classifier: TextClassifier) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_concurrent_requests_share_batches_and_get_their_own_answers(classifier: TextClassifier, workers: int) -> None:
     backend = Recording(classifier.backend_)
     requests = [[TEXTS[(i + j) % len(TEXTS)] for j in range(1 + i % 3)] for i in range(30)]
-    results = _run(ContinuousBatcher(backend, classifier.tokenizer_, batch_size=8, wait_ms=20), requests)
+    results = _run(ContinuousBatcher(backend, classifier.tokenizer_, batch_size=8, wait_ms=20, workers=workers), requests)
     for texts, result in zip(requests, results, strict=True):
         alone = predict_outputs(classifier.backend_, classifier.tokenizer_, texts)
         for head, values in alone.outputs.items():

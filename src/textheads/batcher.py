@@ -6,6 +6,12 @@ runs them as one padded batch, and hands each request its predictions as soon
 as its last text is done. So the model never idles while work waits, batches
 pad little even though each request brings only a few texts, and the oldest
 text always goes next (no request starves behind shorter ones).
+
+With `workers > 1` several model threads take batches from the pool at once
+(each should then use fewer intra-op threads: on a small CPU, two
+single-threaded passes side by side waste less time in thread barriers than
+one two-threaded pass, and one pass stalled by the HTTP thread does not
+stall the other).
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ class _Text:
 class ContinuousBatcher:
     """Runs the texts of concurrent requests through `backend` in shared, length-matched batches."""
 
-    def __init__(self, backend: Backend, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 16, wait_ms: float = 2.0) -> None:
+    def __init__(self, backend: Backend, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 16, wait_ms: float = 2.0, workers: int = 1) -> None:
         self.backend, self.tokenizer = backend, tokenizer
         self.batch_size, self.wait = batch_size, wait_ms / 1000
         self.pad_id = pad_id(tokenizer)
@@ -66,16 +72,19 @@ class ContinuousBatcher:
         self._arrivals = itertools.count()
         self._condition = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._work, name="textheads-model", daemon=True)
+        self._threads = [threading.Thread(target=self._work, name=f"textheads-model-{i}", daemon=True) for i in range(workers)]
+        self._lock = threading.Lock()  # guards the requests' outputs and counts
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         with self._condition:
             self._stopping = True
-            self._condition.notify()
-        self._thread.join(timeout=30)
+            self._condition.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=30)
 
     async def predict(self, texts: Sequence[str]) -> Predictions:
         """Predictions for `texts`, in order, once they have been through the model."""
@@ -90,19 +99,22 @@ class ContinuousBatcher:
         with self._condition:
             for row, ids in enumerate(tokens.input_ids):
                 self._pool.append(_Text(next(self._arrivals), len(ids), ids, types[row] if types is not None else None, request, row))
-            self._condition.notify()
+            self._condition.notify_all()
         return await request.future
 
     def _next_batch(self) -> list[_Text]:
         """Wait for work; take the oldest text and the `batch_size - 1` closest to it in length."""
         with self._condition:
-            while not self._pool and not self._stopping:
-                self._condition.wait()
-            if self._stopping:
-                return []
-            if len(self._pool) < self.batch_size:
-                # A short wait lets requests that are arriving together share the batch.
-                self._condition.wait_for(lambda: len(self._pool) >= self.batch_size or self._stopping, timeout=self.wait)
+            while True:
+                while not self._pool and not self._stopping:
+                    self._condition.wait()
+                if self._stopping:
+                    return []
+                if len(self._pool) < self.batch_size:
+                    # A short wait lets requests that are arriving together share the batch.
+                    self._condition.wait_for(lambda: len(self._pool) >= self.batch_size or self._stopping, timeout=self.wait)
+                if self._pool:  # another worker may have taken everything meanwhile
+                    break
             oldest = min(self._pool)
             by_distance = sorted(self._pool, key=lambda t: (abs(t.length - oldest.length), t.arrival))
             batch = by_distance[: self.batch_size]
@@ -119,14 +131,16 @@ class ContinuousBatcher:
             try:
                 results = self.backend.run(collate_rows([t.input_ids for t in live], types, self.pad_id))
             except Exception as exc:  # noqa: BLE001 - one bad batch fails its requests, not the service
-                for request in {id(t.request): t.request for t in live}.values():
-                    request.failed = True
-                    request.finish(exc)
+                with self._lock:
+                    for request in {id(t.request): t.request for t in live}.values():
+                        request.failed = True
+                        request.finish(exc)
                 continue
-            for position, text in enumerate(live):
-                request = text.request
-                for name, values in results.items():
-                    request.outputs[name][text.row] = values[position]
-                request.remaining -= 1
-                if request.remaining == 0:
-                    request.finish()
+            with self._lock:
+                for position, text in enumerate(live):
+                    request = text.request
+                    for name, values in results.items():
+                        request.outputs[name][text.row] = values[position]
+                    request.remaining -= 1
+                    if request.remaining == 0 and not request.failed:
+                        request.finish()

@@ -41,6 +41,8 @@ class Limits:
     """Texts per encoder pass, taken from all pending requests by length."""
     batch_wait_ms: float = 2.0
     """How long the model waits for more texts when fewer than a pass are pending."""
+    workers: int = 1
+    """Model threads running passes side by side; the CPU threads are shared out among them."""
 
 
 class PredictRequest(BaseModel):
@@ -61,7 +63,9 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
     backend, tokenizer = classifier.backend_, classifier.tokenizer_
     specs = classifier.heads_
 
-    batcher = ContinuousBatcher(backend, tokenizer, batch_size=limits.encoder_batch, wait_ms=limits.batch_wait_ms)
+    if limits.workers > 1:
+        backend = _share_threads(backend, model_path, limits.workers)
+    batcher = ContinuousBatcher(backend, tokenizer, batch_size=limits.encoder_batch, wait_ms=limits.batch_wait_ms, workers=limits.workers)
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         batcher.start()
@@ -119,6 +123,19 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
         return Response(json.dumps({"predictions": to_records(chosen, predictions)}, ensure_ascii=False), media_type="application/json")
 
     return app
+
+
+def _share_threads(backend: Any, model_path: str | Path, workers: int) -> Any:
+    """Give each of `workers` model threads its share of the CPU threads."""
+    import torch
+
+    from textheads.backends import OnnxBackend
+
+    threads = max(1, len(os.sched_getaffinity(0)) // workers) if hasattr(os, "sched_getaffinity") else 1
+    if isinstance(backend, OnnxBackend):
+        return OnnxBackend(model_path, threads=threads)
+    torch.set_num_threads(threads)
+    return backend
 
 
 def _check(request: PredictRequest, specs: dict[str, Any], limits: Limits) -> tuple[int, dict[str, str]] | None:

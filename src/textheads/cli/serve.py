@@ -18,12 +18,13 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Bytes per request body.")] = 2_000_000,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder pass, gathered from all pending requests by length.")] = 16,
     batch_wait_ms: Annotated[float, typer.Option(min=0, help="How long to wait for more texts when fewer than a pass are pending.")] = 2.0,
+    workers: Annotated[int, typer.Option(min=1, help="Model threads running passes side by side, sharing the CPU threads.")] = 1,
 ) -> int:
     """Serve predictions over HTTP (POST /predict, GET /health, GET /model, /docs)."""
     from textheads.serve import Limits
     from textheads.serve import serve as run_server
 
-    run_server(model_dir, host=host, port=port, api_key=api_key, limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes, encoder_batch=batch_size, batch_wait_ms=batch_wait_ms))
+    run_server(model_dir, host=host, port=port, api_key=api_key, limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes, encoder_batch=batch_size, batch_wait_ms=batch_wait_ms, workers=workers))
     return 0
 
 
