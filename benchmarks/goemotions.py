@@ -10,6 +10,7 @@ CPU cores, so run the parts you need:
     python benchmarks/goemotions.py --part finetune --variant asl --head loss=asl
     python benchmarks/goemotions.py --part plain --epochs 3
     python benchmarks/goemotions.py --part multihead --epochs 1
+    python benchmarks/goemotions.py --part multihead --epochs 1 --variant balanced --train balance_heads=true
     python benchmarks/goemotions.py --part throughput
     python benchmarks/goemotions.py --table
 """
@@ -224,11 +225,20 @@ def part_throughput(args: argparse.Namespace) -> None:
 
 
 def part_multihead(args: argparse.Namespace) -> None:
-    """One model with emotions + sentiment + ekman heads against three single-head models."""
+    """One model with emotions + sentiment + ekman heads against three single-head models.
+
+    With `--variant NAME --train key=value`, only the three-head model is trained
+    again with those options (they must not change single-head training, e.g.
+    `balance_heads=true`) and compared with the single-head results already saved."""
     taxonomies = ("emotions", "sentiment", "ekman")
-    train = {"epochs": args.epochs}
-    joint = _fit_and_score("goemotions-multihead-joint", f"one model, three heads, {args.epochs} epoch(s)", _heads(taxonomies), train, taxonomies)
-    singles = {t: _fit_and_score(f"goemotions-multihead-single-{t}", f"single-head model for {t}, {args.epochs} epoch(s)", _heads((t,)), train, (t,)) for t in taxonomies}
+    train = {"epochs": args.epochs, **_options(args.train)}
+    suffix = f"-{args.variant}" if args.variant else ""
+    changed = "".join(f", {k}={v}" for k, v in _options(args.train).items())
+    joint = _fit_and_score(f"goemotions-multihead-joint{suffix}", f"one model, three heads, {args.epochs} epoch(s){changed}", _heads(taxonomies), train, taxonomies)
+    if args.variant:
+        singles = {t: RESULTS / f"goemotions-multihead-single-{t}.json" for t in taxonomies}
+    else:
+        singles = {t: _fit_and_score(f"goemotions-multihead-single-{t}", f"single-head model for {t}, {args.epochs} epoch(s)", _heads((t,)), train, (t,)) for t in taxonomies}
     single_seconds = sum(json.loads(path.read_text())["train_seconds"] for path in singles.values())
     joint_result = json.loads(joint.read_text())
     summary = {
@@ -243,7 +253,7 @@ def part_multihead(args: argparse.Namespace) -> None:
             for t in taxonomies
         },
     }
-    save("goemotions-multihead", summary)
+    save(f"goemotions-multihead{suffix}", summary)
 
 
 PARTS = {"multihead": part_multihead, "throughput": part_throughput, "tfidf": part_tfidf, "plain": part_plain, "frozen": part_frozen, "finetune": part_finetune}
@@ -267,9 +277,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--examples", type=int, default=2560, help="texts for --part throughput")
     parser.add_argument("--table", action="store_true")
-    parser.add_argument("--variant", help="--part finetune: save as goemotions-finetune-VARIANT")
+    parser.add_argument("--variant", help="--part finetune/multihead: save under a -VARIANT name")
     parser.add_argument("--head", action="append", default=[], metavar="KEY=VALUE", help="--part finetune: head option")
-    parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", help="--part finetune: train option")
+    parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", help="--part finetune/multihead: train option")
     args = parser.parse_args()
     if args.part:
         PARTS[args.part](args)

@@ -95,3 +95,34 @@ def test_missing_label_is_not_read_as_negative() -> None:
     head_loss(ML, logits, target, torch.tensor([True, False])).backward()
     assert torch.all(logits.grad[1] == 0)
     assert torch.all(logits.grad[0] > 0)
+
+
+def test_balanced_heads_pull_by_weight_not_by_loss_size() -> None:
+    specs = {"tags": ML, "level": MC.model_copy(update={"weight": 2.0})}
+    outputs = {"tags": _example(ML)[0], "level": _example(MC)[0]}
+    targets = {"tags": _example(ML)[1], "level": _example(MC)[1]}
+    masks = {name: torch.ones(6, dtype=torch.bool) for name in specs}
+    total, parts = combined_loss(specs, outputs, targets, masks, balance=True)
+    mean = (parts["tags"] + parts["level"]).detach() / 2
+    assert torch.allclose(total, mean * 3.0)  # mean head loss x (1 + 2)
+    total.backward()
+    # Each head's gradient is its plain gradient scaled by mean / its own loss.
+    for name, spec in specs.items():
+        output = outputs[name].detach().requires_grad_()
+        plain = head_loss(spec, output, targets[name], masks[name])
+        plain.backward()
+        expected = output.grad * spec.weight * mean / plain.detach()
+        assert torch.allclose(outputs[name].grad, expected, atol=1e-6)
+
+
+def test_balancing_leaves_one_head_and_absent_heads_alone() -> None:
+    logits, target = _example(ML)
+    mask = torch.ones(6, dtype=torch.bool)
+    plain, _ = combined_loss({"tags": ML}, {"tags": logits}, {"tags": target}, {"tags": mask})
+    balanced, _ = combined_loss({"tags": ML}, {"tags": logits}, {"tags": target}, {"tags": mask}, balance=True)
+    assert torch.equal(plain, balanced)
+    # A head with no labelled rows in the batch neither counts in the mean nor adds loss.
+    level, level_target = _example(MC)
+    specs = {"tags": ML, "level": MC}
+    total, parts = combined_loss(specs, {"tags": logits, "level": level}, {"tags": target, "level": level_target}, {"tags": mask, "level": torch.zeros(6, dtype=torch.bool)}, balance=True)
+    assert torch.allclose(total, parts["tags"]) and float(parts["level"].detach()) == 0.0

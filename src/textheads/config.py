@@ -75,6 +75,9 @@ class TrainSection(StrictModel):
     weight_decay: float = Field(default=0.01, ge=0)
     warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
     max_grad_norm: float | None = Field(default=1.0, gt=0)
+    balance_heads: bool = False
+    """Scale each head's loss by the batch's mean head loss over its own, so heads pull on
+    the shared encoder by their `weight`, not by the size of their loss (see docs)."""
     freeze: Literal["none", "encoder"] | int = "none"
     """`none`, `encoder`, or an integer k: freeze all but the top k encoder layers."""
     eval_every_steps: int | None = Field(default=None, gt=0)

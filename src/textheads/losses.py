@@ -83,10 +83,26 @@ def combined_loss(
     outputs: dict[str, torch.Tensor],
     targets: dict[str, torch.Tensor],
     masks: dict[str, torch.Tensor],
+    *,
+    balance: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """`Σ weight_h · L_h` and each head's unweighted part, for logging."""
+    """`Σ weight_h · L_h` and each head's unweighted part, for logging.
+
+    `balance`: scale each head's loss by `mean_k L_k / L_h` (the factor held
+    constant, so it steers the gradient but is not differentiated). Every head
+    then pulls on the shared encoder in proportion to its weight, not to the
+    size of its loss: a 28-label head whose mean BCE has fallen to 0.05 is no
+    longer drowned by a 4-label head at 0.3. The value is then the mean head
+    loss times the sum of the weights; with one head, value and gradient are
+    the plain ones. Heads without labelled rows in the batch are left out.
+    """
     parts = {name: head_loss(spec, outputs[name], targets[name], masks[name]) for name, spec in specs.items()}
-    total = sum(specs[name].weight * part for name, part in parts.items())
+    if not balance or len(parts) < 2:
+        return sum(specs[name].weight * part for name, part in parts.items()), parts
+    present = [name for name in parts if bool(masks[name].any())]
+    sizes = {name: parts[name].detach().clamp(min=1e-6) for name in present}
+    mean = torch.stack([sizes[name] for name in present]).mean() if present else None
+    total = sum(specs[name].weight * (parts[name] * (mean / sizes[name]) if name in sizes else parts[name]) for name in parts)
     return total, parts
 
 

@@ -165,7 +165,7 @@ class FrozenHeadsTrainer:
             targets, masks = self.targets.batch(batch)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.settings.precision == "bf16"):
                 raw = self.model.forward_heads(vectors[batch])
-            loss, _ = combined_loss(self.model.specs, {k: v.float() for k, v in raw.items()}, targets, masks)
+            loss, _ = combined_loss(self.model.specs, {k: v.float() for k, v in raw.items()}, targets, masks, balance=self.settings.balance_heads)
             loss.backward()
             optimizer.step()
             scheduler.step()

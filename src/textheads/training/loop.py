@@ -242,7 +242,7 @@ class Trainer:
             else:
                 outputs = self.model(**batch)
         outputs = {k: v.float() for k, v in outputs.items()}
-        loss, parts = combined_loss(self.model.specs, outputs, targets, masks)
+        loss, parts = combined_loss(self.model.specs, outputs, targets, masks, balance=self.settings.balance_heads)
         loss.backward()
         logged = {"loss": loss.item(), **{f"loss.{name}": part.item() for name, part in parts.items()}}
         if self.settings.max_grad_norm is not None:
