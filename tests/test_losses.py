@@ -126,3 +126,16 @@ def test_balancing_leaves_one_head_and_absent_heads_alone() -> None:
     specs = {"tags": ML, "level": MC}
     total, parts = combined_loss(specs, {"tags": logits, "level": level}, {"tags": target, "level": level_target}, {"tags": mask, "level": torch.zeros(6, dtype=torch.bool)}, balance=True)
     assert torch.allclose(total, parts["tags"]) and float(parts["level"].detach()) == 0.0
+
+
+def test_balancing_scales_a_nearly_solved_head_up_at_most_ten_times() -> None:
+    from textheads.losses import MAX_BALANCE
+
+    logits = torch.tensor([[20.0, -20.0, 20.0]] * 6, requires_grad=True)  # tags solved: loss ~ 2e-9
+    target = torch.tensor([[1.0, 0.0, 1.0]] * 6)
+    level, level_target = _example(MC)
+    specs, masks = {"tags": ML, "level": MC}, {"tags": torch.ones(6, dtype=torch.bool), "level": torch.ones(6, dtype=torch.bool)}
+    total, parts = combined_loss(specs, {"tags": logits, "level": level}, {"tags": target, "level": level_target}, masks, balance=True)
+    mean = (parts["tags"] + parts["level"]).detach() / 2
+    expected = parts["tags"] * MAX_BALANCE + parts["level"] * mean / parts["level"].detach()
+    assert torch.allclose(total, expected)

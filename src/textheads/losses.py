@@ -78,6 +78,10 @@ def _multiclass(spec: HeadSpec, logits: torch.Tensor, target: torch.Tensor) -> t
     return (w * focal).sum() / w.sum()
 
 
+MAX_BALANCE = 10.0
+"""The most `balance` scales one head's loss up by."""
+
+
 def combined_loss(
     specs: dict[str, HeadSpec],
     outputs: dict[str, torch.Tensor],
@@ -92,16 +96,21 @@ def combined_loss(
     constant, so it steers the gradient but is not differentiated). Every head
     then pulls on the shared encoder in proportion to its weight, not to the
     size of its loss: a 28-label head whose mean BCE has fallen to 0.05 is no
-    longer drowned by a 4-label head at 0.3. The value is then the mean head
-    loss times the sum of the weights; with one head, value and gradient are
+    longer drowned by a 4-label head at 0.3 (`train.balance_heads`). No head
+    is scaled up more than `MAX_BALANCE` times. The value is then the mean
+    head loss times the sum of the weights; with one head, value and gradient are
     the plain ones. Heads without labelled rows in the batch are left out.
     """
     parts = {name: head_loss(spec, outputs[name], targets[name], masks[name]) for name, spec in specs.items()}
     if not balance or len(parts) < 2:
         return sum(specs[name].weight * part for name, part in parts.items()), parts
     present = [name for name in parts if bool(masks[name].any())]
-    sizes = {name: parts[name].detach().clamp(min=1e-6) for name in present}
-    mean = torch.stack([sizes[name] for name in present]).mean() if present else None
+    if not present:
+        return sum(specs[name].weight * part for name, part in parts.items()), parts
+    mean = torch.stack([parts[name].detach() for name in present]).mean()
+    # A head is scaled up at most MAX_BALANCE times: a nearly solved head (loss near 0)
+    # must not take over the gradient.
+    sizes = {name: torch.maximum(parts[name].detach(), mean / MAX_BALANCE).clamp(min=1e-12) for name in present}
     total = sum(specs[name].weight * (parts[name] * (mean / sizes[name]) if name in sizes else parts[name]) for name in parts)
     return total, parts
 

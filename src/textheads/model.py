@@ -54,6 +54,8 @@ class TextHeadsModel(PreTrainedModel):
     """Encoder + heads. `forward` returns each head's raw output (logits or standardised value)."""
 
     config_class = TextHeadsConfig
+    # Models saved before heads had an input standardisation load with the identity one.
+    _keys_to_ignore_on_load_missing = [r"\.input_shift$", r"\.input_scale$"]  # noqa: RUF012 - transformers reads a list
     base_model_prefix = "textheads"
 
     def __init__(self, config: TextHeadsConfig, encoder: PreTrainedModel | None = None) -> None:
