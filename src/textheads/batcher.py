@@ -27,7 +27,7 @@ from transformers import PreTrainedTokenizerBase
 
 from textheads.backends import Backend
 from textheads.batching import collate_rows, tokenize
-from textheads.predict import Predictions, pad_id
+from textheads.predict import Predictions, empty_outputs, pad_id
 
 
 @dataclass
@@ -90,11 +90,7 @@ class ContinuousBatcher:
         """Predictions for `texts`, in order, once they have been through the model."""
         loop = asyncio.get_running_loop()
         tokens = tokenize(self.tokenizer, texts, self.backend.max_length)
-        outputs = {
-            name: np.zeros((len(texts), spec.num_outputs) if spec.kind != "regression" else (len(texts),), dtype=np.float32)
-            for name, spec in self.backend.specs.items()
-        }
-        request = _Request(outputs, tokens.truncated, len(texts), loop.create_future(), loop)
+        request = _Request(empty_outputs(self.backend.specs, len(texts)), tokens.truncated, len(texts), loop.create_future(), loop)
         types = tokens.token_type_ids
         with self._condition:
             for row, ids in enumerate(tokens.input_ids):

@@ -102,9 +102,7 @@ def combined_loss(
     the plain ones. Heads without labelled rows in the batch are left out.
     """
     parts = {name: head_loss(spec, outputs[name], targets[name], masks[name]) for name, spec in specs.items()}
-    if not balance or len(parts) < 2:
-        return sum(specs[name].weight * part for name, part in parts.items()), parts
-    present = [name for name in parts if bool(masks[name].any())]
+    present = [name for name in parts if bool(masks[name].any())] if balance and len(parts) > 1 else []
     if not present:
         return sum(specs[name].weight * part for name, part in parts.items()), parts
     mean = torch.stack([parts[name].detach() for name in present]).mean()

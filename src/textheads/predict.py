@@ -32,6 +32,11 @@ class Predictions:
     """bool (n,): texts longer than the model's max length, cut before encoding."""
 
 
+def empty_outputs(specs: dict[str, HeadSpec], n: int) -> dict[str, np.ndarray]:
+    """Zeroed per-head output arrays for `n` texts: (n, outputs), or (n,) for regression."""
+    return {name: np.zeros((n, spec.num_outputs) if spec.kind != "regression" else (n,), dtype=np.float32) for name, spec in specs.items()}
+
+
 def run_heads(
     model: TextHeadsModel,
     tokens: Tokenized,
@@ -42,10 +47,7 @@ def run_heads(
 ) -> dict[str, np.ndarray]:
     """Raw head outputs (logits, standardised values) for pre-tokenised texts, in input order."""
     n = len(tokens.input_ids)
-    outputs = {
-        name: np.zeros((n, spec.num_outputs) if spec.kind != "regression" else (n,), dtype=np.float32)
-        for name, spec in model.specs.items()
-    }
+    outputs = empty_outputs(model.specs, n)
     was_training = model.training
     model.eval()
     batches = sorted_batches(tokens.lengths, batch_size)
@@ -79,10 +81,7 @@ def predict_outputs(
     """Run every head on `texts` (length-sorted batches, padded per batch), in input order."""
     tokens = tokenize(tokenizer, texts, backend.max_length)
     n = len(texts)
-    outputs = {
-        name: np.zeros((n, spec.num_outputs) if spec.kind != "regression" else (n,), dtype=np.float32)
-        for name, spec in backend.specs.items()
-    }
+    outputs = empty_outputs(backend.specs, n)
     batches = sorted_batches(tokens.lengths, batch_size)
     with progress(len(batches), "Predicting", enabled=show_progress) as advance:
         for indices, batch in iterate(tokens, batches, pad_id(tokenizer)):

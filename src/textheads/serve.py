@@ -1,8 +1,8 @@
 """The HTTP service: `POST /predict`, `GET /health`, `GET /model`, OpenAPI docs.
 
 Concurrent requests share encoder passes: their texts are batched by length
-as they arrive (see `textheads.batcher`). The model directory is fixed when the app is built; no request can
-name a path.
+as they arrive (see `textheads.batcher`). The model directory is fixed when
+the app is built; no request can name a path.
 """
 
 from __future__ import annotations
