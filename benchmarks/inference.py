@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import load_split, save
 
+from textheads.serve import Limits
+
 
 def texts_per_second(run, texts: list[str], repeats: int = 2) -> float:
     run(texts[:64])  # warm-up
@@ -70,7 +72,7 @@ end
 """
 
 
-def service_load(model: Path, texts: list[str], clients: int, seconds: float, per_request: int, batch_size: int = 16, workers: int = 1) -> dict:
+def service_load(model: Path, texts: list[str], clients: int, seconds: float, per_request: int, batch_size: int, workers: int, in_process: bool = False) -> dict:
     """Start `textheads serve` and load it with `wrk` (a C load generator, so that the
     clients take little of the 2 cores): `clients` connections, random requests of
     `per_request` texts, for `seconds`."""
@@ -79,7 +81,7 @@ def service_load(model: Path, texts: list[str], clients: int, seconds: float, pe
     if shutil.which("wrk") is None:
         raise SystemExit("the service benchmark needs wrk (apt-get install wrk)")
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "textheads", "serve", str(model), "--port", str(port), "--batch-size", str(batch_size), "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    server = subprocess.Popen([sys.executable, "-m", "textheads", "serve", str(model), "--port", str(port), "--batch-size", str(batch_size), "--workers", str(workers), *(["--in-process"] if in_process else [])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     base = f"http://127.0.0.1:{port}"
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,8 +95,12 @@ def service_load(model: Path, texts: list[str], clients: int, seconds: float, pe
                         break
                 except httpx.TransportError:
                     time.sleep(0.2)
-            command = ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", str(script), base]
-            output = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "BODIES": str(bodies)}, check=True).stdout
+            def load(duration: float) -> str:
+                command = ["wrk", "-t2", f"-c{clients}", f"-d{int(duration)}s", "--latency", "-s", str(script), base]
+                return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "BODIES": str(bodies)}, check=True).stdout
+
+            load(5)  # warm-up, as the in-process runs have one
+            output = load(seconds)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -129,8 +135,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--per-request", type=int, default=8)
-    parser.add_argument("--serve-batch", type=int, default=16, help="the service's --batch-size (texts per encoder pass)")
-    parser.add_argument("--serve-workers", type=int, default=1, help="the service's --workers")
+    parser.add_argument("--serve-batch", type=int, default=Limits().encoder_batch, help="the service's --batch-size (texts per encoder pass)")
+    parser.add_argument("--serve-workers", type=int, default=Limits().workers, help="the service's --workers (model processes)")
+    parser.add_argument("--serve-in-process", action="store_true", help="the service runs its model in threads, not processes")
     parser.add_argument("--service-only", action="store_true", help="only the service against in-process PyTorch (writes inference-service.json)")
     args = parser.parse_args()
 
@@ -139,11 +146,11 @@ def main() -> None:
     from textheads import TextClassifier
 
     texts, y, labels = load_split("test")
-    result: dict = {"texts": len(texts), "batch_size": args.batch_size, "serve_batch": args.serve_batch, "serve_workers": args.serve_workers}
+    result: dict = {"texts": len(texts), "batch_size": args.batch_size, "serve_batch": args.serve_batch, "serve_workers": args.serve_workers, "serve_in_process": args.serve_in_process}
     torch_clf = TextClassifier.load(args.model)
     if args.service_only:
         result["pytorch_texts_per_second"] = texts_per_second(lambda t: torch_clf.predict_proba(t, batch_size=args.batch_size), texts)
-        result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request, args.serve_batch, args.serve_workers)
+        result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request, args.serve_batch, args.serve_workers, args.serve_in_process)
     else:
         result["pipeline_texts_per_second"] = pipeline_speed(texts, len(labels), args.batch_size)
         result["pytorch_texts_per_second"] = texts_per_second(lambda t: torch_clf.predict_proba(t, batch_size=args.batch_size), texts)
@@ -162,7 +169,7 @@ def main() -> None:
                 result[f"{name}_max_abs_diff"] = float(np.abs(proba - reference).max())
                 result[f"{name}_decision_agreement"] = float(((proba >= thresholds) == (reference >= thresholds)).mean())
                 result[f"{name}_macro_f1"] = float(f1_score(y, proba >= thresholds, average="macro", zero_division=0))
-            result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request, args.serve_batch, args.serve_workers)
+            result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request, args.serve_batch, args.serve_workers, args.serve_in_process)
         base = result["pipeline_texts_per_second"]
         for name in ("pytorch", "onnx_fp32", "onnx_int8"):
             result[f"{name}_vs_pipeline"] = result[f"{name}_texts_per_second"] / base

@@ -11,6 +11,7 @@ import pytest
 from conftest import three_head_config
 from textheads import TextClassifier
 from textheads.batcher import ContinuousBatcher
+from textheads.batching import collate_rows
 from textheads.config import build_config
 from textheads.predict import predict_outputs
 
@@ -63,7 +64,7 @@ def _run(batcher: ContinuousBatcher, requests: list[list[str]]) -> list:
 def test_concurrent_requests_share_batches_and_get_their_own_answers(classifier: TextClassifier, workers: int) -> None:
     backend = Recording(classifier.backend_)
     requests = [[TEXTS[(i + j) % len(TEXTS)] for j in range(1 + i % 3)] for i in range(30)]
-    results = _run(ContinuousBatcher(backend, classifier.tokenizer_, batch_size=8, wait_ms=20, workers=workers), requests)
+    results = _run(ContinuousBatcher([backend] * workers, classifier.tokenizer_, batch_size=8, wait_ms=20), requests)
     for texts, result in zip(requests, results, strict=True):
         alone = predict_outputs(classifier.backend_, classifier.tokenizer_, texts)
         for head, values in alone.outputs.items():
@@ -77,7 +78,7 @@ def test_batches_group_texts_of_similar_length(classifier: TextClassifier) -> No
     backend = Recording(classifier.backend_)
     short, long = "bug", "doctor " * 20
     requests = [[short, long] for _ in range(8)]  # every request brings one short and one long text
-    _run(ContinuousBatcher(backend, classifier.tokenizer_, batch_size=8, wait_ms=50), requests)
+    _run(ContinuousBatcher([backend], classifier.tokenizer_, batch_size=8, wait_ms=50), requests)
     assert [spread for _, spread in backend.widths] == [0, 0]  # all shorts together, all longs together
 
 
@@ -85,5 +86,61 @@ def test_a_failing_batch_fails_only_its_requests(classifier: TextClassifier) -> 
     width = len(classifier.tokenizer_("doctor " * 20)["input_ids"])
     backend = Recording(classifier.backend_, fail_width=width)
     requests = [["bug"], ["doctor " * 20], ["sleep well"], ["bug", "doctor " * 20]]
-    results = _run(ContinuousBatcher(backend, classifier.tokenizer_, batch_size=1), requests)
+    results = _run(ContinuousBatcher([backend], classifier.tokenizer_, batch_size=1), requests)
     assert [isinstance(r, RuntimeError) for r in results] == [False, True, False, True]
+
+
+@pytest.fixture(scope="module")
+def model_processes(classifier: TextClassifier):  # type: ignore[no-untyped-def]
+    """Two model processes on the saved model, as the service starts them."""
+    from textheads.model_process import ProcessBackend
+
+    backend = classifier.backend_
+    backends = [ProcessBackend(classifier.config.output_dir, specs=backend.specs, max_length=backend.max_length, threads=1) for _ in range(2)]
+    yield backends
+    for each in backends:
+        each.close()
+
+
+def test_model_processes_answer_like_the_python_api(classifier: TextClassifier, model_processes: list) -> None:
+    requests = [[TEXTS[(i + j) % len(TEXTS)] for j in range(1 + i % 3)] for i in range(20)]
+    results = _run(ContinuousBatcher(model_processes, classifier.tokenizer_, batch_size=4, wait_ms=5), requests)
+    for texts, result in zip(requests, results, strict=True):
+        alone = predict_outputs(classifier.backend_, classifier.tokenizer_, texts)
+        for head, values in alone.outputs.items():
+            np.testing.assert_allclose(result.outputs[head], values, atol=1e-5)
+
+
+def test_a_failing_batch_in_a_model_process_is_reported_and_the_process_goes_on(classifier: TextClassifier, model_processes: list) -> None:
+    import torch
+
+    from textheads.model_process import ModelProcessError
+
+    process = model_processes[0]
+    out_of_vocabulary = {"input_ids": torch.tensor([[10_000_000, 3]]), "attention_mask": torch.ones(1, 2, dtype=torch.long)}
+    with pytest.raises(ModelProcessError, match="failed a batch: IndexError"):
+        process.run(out_of_vocabulary)
+    batch = collate_rows([classifier.tokenizer_("bug")["input_ids"]], None, 0)
+    expected = classifier.backend_.run(batch)
+    for head, values in process.run(batch).items():
+        np.testing.assert_allclose(values, expected[head], atol=1e-5)
+
+
+def test_a_killed_model_process_is_started_again(classifier: TextClassifier, model_processes: list) -> None:
+    process = model_processes[1]
+    batch = collate_rows([classifier.tokenizer_("sleep well")["input_ids"]], None, 0)
+    expected = classifier.backend_.run(batch)
+    first = process._process.pid
+    process._process.kill()
+    process._process.join()
+    for head, values in process.run(batch).items():
+        np.testing.assert_allclose(values, expected[head], atol=1e-5)
+    assert process._process.pid != first
+
+
+def test_a_model_process_that_cannot_load_says_why(tmp_path: Path, classifier: TextClassifier) -> None:
+    from textheads.model_process import ModelProcessError, ProcessBackend
+
+    backend = classifier.backend_
+    with pytest.raises(ModelProcessError, match=f"could not load {tmp_path}"):
+        ProcessBackend(tmp_path, specs=backend.specs, max_length=backend.max_length, threads=1)

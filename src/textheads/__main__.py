@@ -2,4 +2,5 @@
 
 from textheads.cli import run
 
-run()
+if __name__ == "__main__":  # model processes (spawned) import this module again
+    run()

@@ -45,14 +45,17 @@ class TorchBackend:
         self.model.refresh_specs()
 
     def run(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        # Switching modes walks every module (milliseconds per pass), so only when needed.
         was_training = self.model.training
-        self.model.eval()
+        if was_training:
+            self.model.eval()
         try:
             device = next(self.model.parameters()).device
             with torch.inference_mode():
                 outputs = self.model.to_predictions(self.model(**{k: v.to(device) for k, v in batch.items()}))
         finally:
-            self.model.train(was_training)
+            if was_training:
+                self.model.train()
         return {name: values.float().cpu().numpy() for name, values in outputs.items()}
 
 

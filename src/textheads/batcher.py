@@ -7,11 +7,10 @@ as its last text is done. So the model never idles while work waits, batches
 pad little even though each request brings only a few texts, and the oldest
 text always goes next (no request starves behind shorter ones).
 
-With `workers > 1` several model threads take batches from the pool at once
-(each should then use fewer intra-op threads: on a small CPU, two
-single-threaded passes side by side waste less time in thread barriers than
-one two-threaded pass, and one pass stalled by the HTTP thread does not
-stall the other).
+Each backend given gets its own model thread; with several, they take
+batches from the pool at once. The service gives each thread a model in a
+child process (see `textheads.model_process`), so that passes run side by
+side without sharing the interpreter lock.
 """
 
 from __future__ import annotations
@@ -62,17 +61,20 @@ class _Text:
 
 
 class ContinuousBatcher:
-    """Runs the texts of concurrent requests through `backend` in shared, length-matched batches."""
+    """Runs the texts of concurrent requests through its backends in shared, length-matched batches."""
 
-    def __init__(self, backend: Backend, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 16, wait_ms: float = 2.0, workers: int = 1) -> None:
-        self.backend, self.tokenizer = backend, tokenizer
+    def __init__(self, backends: Sequence[Backend], tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 16, wait_ms: float = 2.0) -> None:
+        if not backends:
+            raise ValueError("give at least one backend")
+        self.backends, self.tokenizer = list(backends), tokenizer
+        self.specs, self.max_length = self.backends[0].specs, self.backends[0].max_length
         self.batch_size, self.wait = batch_size, wait_ms / 1000
         self.pad_id = pad_id(tokenizer)
         self._pool: list[_Text] = []
         self._arrivals = itertools.count()
         self._condition = threading.Condition()
         self._stopping = False
-        self._threads = [threading.Thread(target=self._work, name=f"textheads-model-{i}", daemon=True) for i in range(workers)]
+        self._threads = [threading.Thread(target=self._work, args=(backend,), name=f"textheads-model-{i}", daemon=True) for i, backend in enumerate(self.backends)]
         self._lock = threading.Lock()  # guards the requests' outputs and counts
 
     def start(self) -> None:
@@ -89,8 +91,8 @@ class ContinuousBatcher:
     async def predict(self, texts: Sequence[str]) -> Predictions:
         """Predictions for `texts`, in order, once they have been through the model."""
         loop = asyncio.get_running_loop()
-        tokens = tokenize(self.tokenizer, texts, self.backend.max_length)
-        request = _Request(empty_outputs(self.backend.specs, len(texts)), tokens.truncated, len(texts), loop.create_future(), loop)
+        tokens = tokenize(self.tokenizer, texts, self.max_length)
+        request = _Request(empty_outputs(self.specs, len(texts)), tokens.truncated, len(texts), loop.create_future(), loop)
         types = tokens.token_type_ids
         with self._condition:
             for row, ids in enumerate(tokens.input_ids):
@@ -118,14 +120,14 @@ class ContinuousBatcher:
             self._pool = [t for t in self._pool if id(t) not in taken]
             return batch
 
-    def _work(self) -> None:
+    def _work(self, backend: Backend) -> None:
         while batch := self._next_batch():
             live = [t for t in batch if not t.request.failed]
             if not live:
                 continue
             types = [t.token_type_ids for t in live] if live[0].token_type_ids is not None else None
             try:
-                results = self.backend.run(collate_rows([t.input_ids for t in live], types, self.pad_id))
+                results = backend.run(collate_rows([t.input_ids for t in live], types, self.pad_id))
             except Exception as exc:  # noqa: BLE001 - one bad batch fails its requests, not the service
                 with self._lock:
                     for request in {id(t.request): t.request for t in live}.values():

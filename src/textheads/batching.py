@@ -77,17 +77,17 @@ def collate(tokens: Tokenized, indices: np.ndarray, pad_id: int) -> dict[str, to
 def collate_rows(rows: Sequence[list[int]], type_rows: Sequence[list[int]] | None, pad_id: int) -> dict[str, torch.Tensor]:
     """Pad token id rows (and token type rows, if any) to the longest row."""
     width = max(len(row) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    attention_mask = np.zeros((len(rows), width), dtype=np.int64)
     for r, row in enumerate(rows):
-        input_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+        input_ids[r, : len(row)] = row
         attention_mask[r, : len(row)] = 1
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+    batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask)}
     if type_rows is not None:
-        token_type_ids = torch.zeros((len(rows), width), dtype=torch.long)
+        token_type_ids = np.zeros((len(rows), width), dtype=np.int64)
         for r, types in enumerate(type_rows):
-            token_type_ids[r, : len(types)] = torch.tensor(types, dtype=torch.long)
-        batch["token_type_ids"] = token_type_ids
+            token_type_ids[r, : len(types)] = types
+        batch["token_type_ids"] = torch.from_numpy(token_type_ids)
     return batch
 
 

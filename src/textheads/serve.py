@@ -1,7 +1,8 @@
 """The HTTP service: `POST /predict`, `GET /health`, `GET /model`, OpenAPI docs.
 
 Concurrent requests share encoder passes: their texts are batched by length
-as they arrive (see `textheads.batcher`). The model directory is fixed when
+as they arrive (see `textheads.batcher`) and run by model processes beside
+the HTTP process (see `textheads.model_process`). The model directory is fixed when
 the app is built; no request can name a path.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from textheads import __version__
 from textheads.batcher import ContinuousBatcher
 from textheads.errors import MissingExtraError
+from textheads.model_process import ProcessBackend
 from textheads.predict import to_records
 
 try:
@@ -37,12 +40,14 @@ class Limits:
     max_texts: int = 256
     max_chars: int = 20_000
     max_body_bytes: int = 2_000_000
-    encoder_batch: int = 16
+    encoder_batch: int = 8
     """Texts per encoder pass, taken from all pending requests by length."""
     batch_wait_ms: float = 2.0
     """How long the model waits for more texts when fewer than a pass are pending."""
-    workers: int = 1
-    """Model threads running passes side by side; the CPU threads are shared out among them."""
+    workers: int = 2
+    """Model processes running passes side by side; the CPU threads are shared out among them."""
+    model_processes: bool = True
+    """Run the model in child processes (False: in threads of the HTTP process)."""
 
 
 class PredictRequest(BaseModel):
@@ -62,15 +67,20 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
     classifier = TextClassifier.load(model_path)
     backend, tokenizer = classifier.backend_, classifier.tokenizer_
     specs = classifier.heads_
-
-    if limits.workers > 1:
-        backend = _share_threads(backend, model_path, limits.workers)
-    batcher = ContinuousBatcher(backend, tokenizer, batch_size=limits.encoder_batch, wait_ms=limits.batch_wait_ms, workers=limits.workers)
+    batcher: ContinuousBatcher | None = None
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        nonlocal batcher
+        backends = _model_backends(backend, model_path, limits)
+        batcher = ContinuousBatcher(backends, tokenizer, batch_size=limits.encoder_batch, wait_ms=limits.batch_wait_ms)
         batcher.start()
-        yield
-        batcher.stop()
+        try:
+            yield
+        finally:
+            batcher.stop()
+            for each in backends:
+                if isinstance(each, ProcessBackend):
+                    each.close()
 
     app = FastAPI(title="textheads", version=__version__, description=f"Predictions of the textheads model in {Path(model_path).name}", lifespan=lifespan)
 
@@ -105,6 +115,7 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
             "encoder": config.model.encoder,
             "max_length": config.model.max_length,
             "backend": type(backend).__name__,
+            "model_workers": {"count": limits.workers, "processes": limits.model_processes},
             "heads": {
                 name: {"kind": spec.kind, "labels": spec.labels, "thresholds": dict(zip(spec.labels or [], spec.thresholds(), strict=True)) if spec.kind == "multilabel" else None}
                 for name, spec in specs.items()
@@ -116,6 +127,7 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
         problem = _check(request, specs, limits)
         if problem is not None:
             return JSONResponse({"detail": [problem[1]]}, status_code=problem[0])
+        assert batcher is not None, "the app's lifespan starts the batcher"
         predictions = await batcher.predict(request.texts)
         chosen = _request_specs(specs, request)
         # Serialised here: FastAPI's generic encoder walks every value and is slow for
@@ -125,17 +137,23 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
     return app
 
 
-def _share_threads(backend: Any, model_path: str | Path, workers: int) -> Any:
-    """Give each of `workers` model threads its share of the CPU threads."""
+def _model_backends(backend: Any, model_path: str | Path, limits: Limits) -> list[Any]:
+    """One backend per model worker, each with its share of the CPU threads."""
     import torch
 
     from textheads.backends import OnnxBackend
 
-    threads = max(1, len(os.sched_getaffinity(0)) // workers) if hasattr(os, "sched_getaffinity") else 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, cores // limits.workers)
+    if limits.model_processes:
+        with ThreadPoolExecutor(limits.workers) as pool:  # the processes load side by side
+            return list(pool.map(lambda _: ProcessBackend(model_path, specs=backend.specs, max_length=backend.max_length, threads=threads), range(limits.workers)))
+    if limits.workers == 1:
+        return [backend]
     if isinstance(backend, OnnxBackend):
-        return OnnxBackend(model_path, threads=threads)
-    torch.set_num_threads(threads)
-    return backend
+        return [OnnxBackend(model_path, threads=threads) for _ in range(limits.workers)]
+    torch.set_num_threads(threads)  # process-wide: the threads share one model
+    return [backend] * limits.workers
 
 
 def _check(request: PredictRequest, specs: dict[str, Any], limits: Limits) -> tuple[int, dict[str, str]] | None:

@@ -16,15 +16,16 @@ def serve(
     max_texts: Annotated[int, typer.Option(help="Texts per request.")] = 256,
     max_chars: Annotated[int, typer.Option(help="Characters per text.")] = 20_000,
     max_body_bytes: Annotated[int, typer.Option(help="Bytes per request body.")] = 2_000_000,
-    batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder pass, gathered from all pending requests by length.")] = 16,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder pass, gathered from all pending requests by length.")] = 8,
     batch_wait_ms: Annotated[float, typer.Option(min=0, help="How long to wait for more texts when fewer than a pass are pending.")] = 2.0,
-    workers: Annotated[int, typer.Option(min=1, help="Model threads running passes side by side, sharing the CPU threads.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Model processes running passes side by side, sharing the CPU threads.")] = 2,
+    in_process: Annotated[bool, typer.Option("--in-process", help="Run the model in threads of the HTTP process instead of child processes.")] = False,
 ) -> int:
     """Serve predictions over HTTP (POST /predict, GET /health, GET /model, /docs)."""
     from textheads.serve import Limits
     from textheads.serve import serve as run_server
 
-    run_server(model_dir, host=host, port=port, api_key=api_key, limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes, encoder_batch=batch_size, batch_wait_ms=batch_wait_ms, workers=workers))
+    run_server(model_dir, host=host, port=port, api_key=api_key, limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes, encoder_batch=batch_size, batch_wait_ms=batch_wait_ms, workers=workers, model_processes=not in_process))
     return 0
 
 

@@ -1,0 +1,122 @@
+"""A backend that runs the model in a child process.
+
+The HTTP service parses requests, tokenises and batches in its own process
+and hands padded batches to model processes through pipes. A model pass then
+never waits for the HTTP thread's hold on the Python interpreter lock, and
+two model processes never wait for each other's: on a small CPU that is the
+difference between the service keeping up with the in-process path or not.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from textheads.specs import HeadSpec
+
+_START_TIMEOUT_S = 300.0
+
+
+class ModelProcessError(RuntimeError):
+    """The model process failed to start, died, or failed a batch."""
+
+
+def _serve_batches(model_path: str, threads: int, conn: Connection) -> None:
+    """Child process: load the model, then answer batches until told to stop."""
+    try:
+        torch.set_num_threads(threads)
+        from textheads.backends import OnnxBackend, load_backend
+
+        backend, _, _ = load_backend(model_path)
+        if isinstance(backend, OnnxBackend):
+            backend = OnnxBackend(model_path, threads=threads)
+        conn.send(("ready", None))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    while True:
+        try:
+            batch = conn.recv()
+        except EOFError:  # the parent went away
+            return
+        if batch is None:
+            return
+        try:
+            outputs = backend.run({name: torch.from_numpy(values) for name, values in batch.items()})
+        except Exception as exc:  # noqa: BLE001 - one failing batch is reported, the process goes on
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        else:
+            conn.send(("ok", outputs))
+
+
+class ProcessBackend:
+    """Runs batches through the model at `model_path` in a child process with `threads` CPU threads.
+
+    A process that dies is started again on the next batch; the batch it was
+    running fails with `ModelProcessError`.
+    """
+
+    def __init__(self, model_path: str | Path, *, specs: dict[str, HeadSpec], max_length: int, threads: int) -> None:
+        self.model_path, self.threads = str(model_path), threads
+        self.specs, self.max_length = specs, max_length
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._start()
+
+    def _start(self) -> None:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=_serve_batches, args=(self.model_path, self.threads, child), name="textheads-model", daemon=True)
+        process.start()
+        child.close()
+        if not parent.poll(_START_TIMEOUT_S):
+            process.kill()
+            raise ModelProcessError(f"the model process did not load {self.model_path} within {_START_TIMEOUT_S:.0f} s")
+        try:
+            status, message = parent.recv()
+        except EOFError:
+            raise ModelProcessError(f"the model process exited with code {process.exitcode} while loading {self.model_path}") from None
+        if status != "ready":
+            process.join(timeout=5)
+            raise ModelProcessError(f"the model process could not load {self.model_path}: {message}")
+        self._process, self._conn = process, parent
+
+    def run(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        with self._lock:
+            if self._conn is None or not self._process.is_alive():
+                self._start()
+            assert self._conn is not None
+            try:
+                self._conn.send({name: values.numpy() for name, values in batch.items()})
+                status, payload = self._conn.recv()
+            except (EOFError, OSError):
+                self._process.join(timeout=5)
+                code = self._process.exitcode
+                self._conn = None
+                raise ModelProcessError(f"the model process died (exit code {code}) while running a batch; it will be restarted") from None
+        if status != "ok":
+            raise ModelProcessError(f"the model process failed a batch: {payload}")
+        return payload
+
+    def close(self) -> None:
+        """Stop the child process."""
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.send(None)
+                except OSError:
+                    pass
+                self._conn.close()
+                self._conn = None
+            if self._process is not None:
+                self._process.join(timeout=10)
+                if self._process.is_alive():
+                    self._process.kill()
+                self._process = None
