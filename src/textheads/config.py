@@ -79,8 +79,8 @@ class TrainSection(StrictModel):
     """Scale each head's loss by the batch's mean head loss over its own (at most 10x), so
     heads pull on the shared encoder by their `weight`, not by the size of their loss (no
     effect with one head). On GoEmotions' three taxonomies it keeps each head within 0.01
-    of its single-head model; without it the 28-label head lost 0.04 (docs/benchmarks.md).
-    Not the default yet: on a 24-row toy set it changed a held-out prediction."""
+    of its single-head model; without it the 28-label head lost 0.04. Not the default: on
+    the advice example it cost the multiclass head 0.13 macro-F1 (docs/benchmarks.md)."""
     freeze: Literal["none", "encoder"] | int = "none"
     """`none`, `encoder`, or an integer k: freeze all but the top k encoder layers."""
     eval_every_steps: int | None = Field(default=None, gt=0)
