@@ -144,3 +144,21 @@ def test_a_model_process_that_cannot_load_says_why(tmp_path: Path, classifier: T
     backend = classifier.backend_
     with pytest.raises(ModelProcessError, match=f"could not load {tmp_path}"):
         ProcessBackend(tmp_path, specs=backend.specs, max_length=backend.max_length, threads=1)
+
+
+def test_a_model_process_runs_an_onnx_export(classifier: TextClassifier, tmp_path: Path) -> None:
+    from textheads.backends import OnnxBackend
+    from textheads.export import export_onnx
+    from textheads.model_process import ProcessBackend
+
+    folder = export_onnx(classifier.config.output_dir, tmp_path / "onnx")
+    in_process = OnnxBackend(folder)
+    process = ProcessBackend(folder, specs=in_process.specs, max_length=in_process.max_length, threads=1)
+    try:
+        encoded = [classifier.tokenizer_(text) for text in TEXTS[:3]]
+        batch = collate_rows([e["input_ids"] for e in encoded], [e["token_type_ids"] for e in encoded], 0)
+        expected = in_process.run(batch)
+        for head, values in process.run(batch).items():
+            np.testing.assert_allclose(values, expected[head], atol=1e-6)
+    finally:
+        process.close()

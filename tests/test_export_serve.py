@@ -78,11 +78,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(model_dir: Path):
+@pytest.fixture(scope="module", params=[[], ["--in-process"]], ids=["model-processes", "in-process"])
+def server(model_dir: Path, request: pytest.FixtureRequest):
+    """The real service on a loopback port: its model in two child processes (the
+    default), or in two threads of the HTTP process."""
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TEXTHEADS_API_KEY": "s3cret"}
-    args = [sys.executable, "-m", "textheads", "serve", str(model_dir), "--port", str(port), "--max-texts", "8", "--max-chars", "500", "--max-body-bytes", "20000"]
+    args = [sys.executable, "-m", "textheads", "serve", str(model_dir), "--port", str(port), "--max-texts", "8", "--max-chars", "500", "--max-body-bytes", "20000", *request.param]
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -126,6 +128,7 @@ def test_model_and_docs(server: httpx.Client) -> None:
     info = server.get("/model").json()
     assert info["heads"]["topics"]["labels"] == ["code", "cook", "health"]
     assert info["heads"]["level"]["kind"] == "multiclass" and info["textheads_version"]
+    assert info["model_workers"]["count"] == 2
     assert server.get("/openapi.json").json()["paths"]["/predict"]
 
 

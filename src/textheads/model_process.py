@@ -31,11 +31,10 @@ def _serve_batches(model_path: str, threads: int, conn: Connection) -> None:
     """Child process: load the model, then answer batches until told to stop."""
     try:
         torch.set_num_threads(threads)
-        from textheads.backends import OnnxBackend, load_backend
+        from textheads.backends import Backend, OnnxBackend, load_backend
+        from textheads.export import is_onnx_dir
 
-        backend, _, _ = load_backend(model_path)
-        if isinstance(backend, OnnxBackend):
-            backend = OnnxBackend(model_path, threads=threads)
+        backend: Backend = OnnxBackend(model_path, threads=threads) if is_onnx_dir(model_path) else load_backend(model_path)[0]
         conn.send(("ready", None))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("error", f"{type(exc).__name__}: {exc}"))

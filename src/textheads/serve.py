@@ -147,7 +147,14 @@ def _model_backends(backend: Any, model_path: str | Path, limits: Limits) -> lis
     threads = max(1, cores // limits.workers)
     if limits.model_processes:
         with ThreadPoolExecutor(limits.workers) as pool:  # the processes load side by side
-            return list(pool.map(lambda _: ProcessBackend(model_path, specs=backend.specs, max_length=backend.max_length, threads=threads), range(limits.workers)))
+            futures = [pool.submit(ProcessBackend, model_path, specs=backend.specs, max_length=backend.max_length, threads=threads) for _ in range(limits.workers)]
+        started = [f.result() for f in futures if f.exception() is None]
+        failed = [f.exception() for f in futures if f.exception() is not None]
+        if failed:
+            for each in started:
+                each.close()
+            raise failed[0]
+        return started
     if limits.workers == 1:
         return [backend]
     if isinstance(backend, OnnxBackend):
