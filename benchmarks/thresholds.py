@@ -1,4 +1,4 @@
-"""How much do the choice of thresholds matter? Ways of choosing them on dev, scored on test.
+"""How much does the choice of thresholds matter? Ways of choosing them on dev, scored on test.
 
     python benchmarks/thresholds.py --model benchmarks/runs/goemotions-finetune [--model OTHER ...]
 
@@ -20,6 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import load_split, save
+
+from textheads.thresholds import GRID, f1_per_label, tune_global, tune_per_label
 
 
 def _probabilities(model: Path, head: str) -> dict[str, np.ndarray]:
@@ -44,8 +46,6 @@ def compare(p: dict[str, np.ndarray]) -> dict[str, float]:
     """Test macro-F1 of each way of choosing thresholds."""
     from sklearn.metrics import f1_score
 
-    from textheads.thresholds import GRID, _f1_per_label, tune_global, tune_per_label
-
     def test_f1(thresholds: float | np.ndarray) -> float:
         return round(float(f1_score(p["test_y"], p["test_p"] >= thresholds, average="macro", zero_division=0)), 4)
 
@@ -57,10 +57,10 @@ def compare(p: dict[str, np.ndarray]) -> dict[str, float]:
     for k in (10, 50, 200):
         weight = positives / (positives + k)
         result[f"shrunk_k{k}"] = test_f1(weight * per_label + (1 - weight) * global_)
-    scores = _f1_per_label(dev_y, dev_p, GRID)
+    scores = f1_per_label(dev_y, dev_p, GRID)
     for window in (3, 9):
         result[f"smoothed_{window}"] = test_f1(_smoothed_choice(scores, GRID, window))
-    result["chosen_on_test_upper_bound"] = test_f1(GRID[np.argmax(_f1_per_label(p["test_y"], p["test_p"], GRID), axis=0)])
+    result["chosen_on_test_upper_bound"] = test_f1(GRID[np.argmax(f1_per_label(p["test_y"], p["test_p"], GRID), axis=0)])
     return result
 
 
@@ -75,8 +75,6 @@ def main() -> None:
     if len(probabilities) > 1:
         first = next(iter(probabilities.values()))
         mean = {key: np.mean([p[key] for p in probabilities.values()], axis=0) for key in ("dev_p", "test_p")}
-        from textheads.thresholds import tune_per_label
-
         ensemble = {**first, **mean}
         ensemble["stored"], _ = tune_per_label(ensemble["dev_y"], ensemble["dev_p"])
         results["ensemble"] = compare(ensemble)

@@ -90,6 +90,7 @@ class ProcessBackend:
     def run(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         with self._lock:
             if self._conn is None or not self._process.is_alive():
+                self._close_pipe()
                 self._start()
             assert self._conn is not None
             try:
@@ -97,12 +98,16 @@ class ProcessBackend:
                 status, payload = self._conn.recv()
             except (EOFError, OSError):
                 self._process.join(timeout=5)
-                code = self._process.exitcode
-                self._conn = None
-                raise ModelProcessError(f"the model process died (exit code {code}) while running a batch; it will be restarted") from None
+                self._close_pipe()
+                raise ModelProcessError(f"the model process died (exit code {self._process.exitcode}) while running a batch; it will be restarted") from None
         if status != "ok":
             raise ModelProcessError(f"the model process failed a batch: {payload}")
         return payload
+
+    def _close_pipe(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def close(self) -> None:
         """Stop the child process."""
@@ -112,8 +117,7 @@ class ProcessBackend:
                     self._conn.send(None)
                 except OSError:
                     pass
-                self._conn.close()
-                self._conn = None
+            self._close_pipe()
             if self._process is not None:
                 self._process.join(timeout=10)
                 if self._process.is_alive():

@@ -2,8 +2,8 @@
 
 Concurrent requests share encoder passes: their texts are batched by length
 as they arrive (see `textheads.batcher`) and run by model processes beside
-the HTTP process (see `textheads.model_process`). The model directory is fixed when
-the app is built; no request can name a path.
+the HTTP process (see `textheads.model_process`). The model directory is
+fixed when the app is built; no request can name a path.
 """
 
 from __future__ import annotations
@@ -148,13 +148,13 @@ def _model_backends(backend: Any, model_path: str | Path, limits: Limits) -> lis
     if limits.model_processes:
         with ThreadPoolExecutor(limits.workers) as pool:  # the processes load side by side
             futures = [pool.submit(ProcessBackend, model_path, specs=backend.specs, max_length=backend.max_length, threads=threads) for _ in range(limits.workers)]
-        started = [f.result() for f in futures if f.exception() is None]
         failed = [f.exception() for f in futures if f.exception() is not None]
-        if failed:
-            for each in started:
-                each.close()
+        if failed:  # stop the ones that did start before giving up
+            for f in futures:
+                if f.exception() is None:
+                    f.result().close()
             raise failed[0]
-        return started
+        return [f.result() for f in futures]
     if limits.workers == 1:
         return [backend]
     if isinstance(backend, OnnxBackend):

@@ -15,7 +15,7 @@ GRID = np.round(np.arange(0.05, 0.95, 0.01), 2)
 """Candidate thresholds: 0.05, 0.06, ..., 0.94."""
 
 
-def _f1_per_label(y_true: np.ndarray, y_prob: np.ndarray, grid: np.ndarray) -> np.ndarray:
+def f1_per_label(y_true: np.ndarray, y_prob: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """F1 of every label at every threshold: shape (len(grid), labels)."""
     positives = y_true.astype(bool)
     scores = np.zeros((len(grid), y_true.shape[1]))
@@ -31,7 +31,7 @@ def _f1_per_label(y_true: np.ndarray, y_prob: np.ndarray, grid: np.ndarray) -> n
 
 def tune_global(y_true: np.ndarray, y_prob: np.ndarray, grid: np.ndarray = GRID) -> float:
     """The one threshold that maximises macro-F1 over all labels."""
-    macro = _f1_per_label(y_true, y_prob, grid).mean(axis=1)
+    macro = f1_per_label(y_true, y_prob, grid).mean(axis=1)
     return float(grid[int(np.argmax(macro))])
 
 
@@ -47,14 +47,14 @@ def tune_per_label(
     Returns (thresholds, tuned) where `tuned[j]` is False for labels with fewer
     than `min_positives` validation positives: those get the global threshold.
     """
-    scores = _f1_per_label(y_true, y_prob, grid)
+    scores = f1_per_label(y_true, y_prob, grid)
     # Ties go to the threshold nearest 0.5: a label the validation data separates over a
     # wide range keeps the calibrated default instead of an arbitrary point of the range.
     best = np.array([_nearest_half_of_best(scores[:, j], grid) for j in range(scores.shape[1])])
     thresholds = grid[best]
     # And 0.5 stays unless the tuned threshold wins by more than one example's worth of
     # F1 (about 1 / positives): on small validation sets smaller gains are mostly noise.
-    at_half = _f1_per_label(y_true, y_prob, np.array([0.5]))[0]
+    at_half = f1_per_label(y_true, y_prob, np.array([0.5]))[0]
     positives = np.maximum(y_true.sum(axis=0), 1)
     gain = scores[best, np.arange(scores.shape[1])] - at_half
     thresholds = np.where(gain > 1.0 / positives, thresholds, 0.5)
