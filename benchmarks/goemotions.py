@@ -149,20 +149,22 @@ def _options(pairs: list[str]) -> dict:
 def part_finetune(args: argparse.Namespace) -> None:
     """(b) Full fine-tuning with textheads' defaults, `--epochs` epochs; `--head`/`--train`
     options and `--variant NAME` try other recipes without touching the default result."""
-    head, train = _options(args.head), _options(args.train)
-    changed = ", ".join(f"{k}={v}" for k, v in {**head, **train}.items())
+    head, train, model = _options(args.head), _options(args.train), _options(args.model)
+    changed = ", ".join(f"{k}={v}" for k, v in {**model, **head, **train}.items())
     _fit_and_score(
         "goemotions-finetune" + (f"-{args.variant}" if args.variant else ""),
         f"textheads fine-tuning, {changed or 'defaults'}, {args.epochs} epochs, max length 64",
         _heads(("emotions",), **head),
         {"epochs": args.epochs, **train},
         ("emotions",),
+        model,
     )
 
 
 def part_throughput(args: argparse.Namespace) -> None:
     """Training examples/s on the same 2,560 texts: the transformers Trainer at its best CPU
-    set-up (dynamic padding, grouped by length) against textheads, in one run."""
+    set-up (dynamic padding, grouped by length) against textheads in fp32 and in bf16, in
+    one run; the default (`precision: auto`) is bf16 where the CPU has native bf16."""
     import tempfile
 
     import torch
@@ -176,6 +178,7 @@ def part_throughput(args: argparse.Namespace) -> None:
 
     from textheads import TextClassifier
     from textheads.encoder import default_encoder_path
+    from textheads.training.loop import resolve_precision
 
     texts, y, labels = load_split("train")
     n = args.examples
@@ -184,18 +187,23 @@ def part_throughput(args: argparse.Namespace) -> None:
     tokenizer = AutoTokenizer.from_pretrained(path)
     encoded = tokenizer(texts, truncation=True, max_length=64)
     dataset = [{"input_ids": ids, "attention_mask": mask, "labels": row.astype(np.float32).tolist()} for ids, mask, row in zip(encoded["input_ids"], encoded["attention_mask"], y, strict=True)]
-    torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels), problem_type="multi_label_classification")
-    with tempfile.TemporaryDirectory() as tmp:
-        training_args = TrainingArguments(
-            output_dir=tmp, per_device_train_batch_size=32, num_train_epochs=1, learning_rate=5e-5,
-            train_sampling_strategy="group_by_length", report_to=[], save_strategy="no", logging_strategy="no",
-            use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
-        )
-        trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer))
-        started = time.perf_counter()
-        trainer.train()
-        trainer_seconds = time.perf_counter() - started
+
+    def trainer_run(bf16: bool) -> float:
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels), problem_type="multi_label_classification")
+        with tempfile.TemporaryDirectory() as tmp:
+            training_args = TrainingArguments(
+                output_dir=tmp, per_device_train_batch_size=32, num_train_epochs=1, learning_rate=5e-5,
+                train_sampling_strategy="group_by_length", report_to=[], save_strategy="no", logging_strategy="no",
+                use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, bf16=bf16,
+            )
+            trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer))
+            started = time.perf_counter()
+            trainer.train()
+            return time.perf_counter() - started
+
+    trainer_seconds = trainer_run(bf16=False)
+    trainer_bf16_seconds = trainer_run(bf16=True)
 
     records = [{"text": t, "emotions": [labels[j] for j in np.flatnonzero(row)]} for t, row in zip(texts, y, strict=True)]
 
@@ -208,10 +216,13 @@ def part_throughput(args: argparse.Namespace) -> None:
 
     fit_seconds, loop_seconds = textheads_run("fp32")
     _, bf16_seconds = textheads_run("bf16")
+    default = resolve_precision("auto", torch.device("cpu"))
     save(
         "goemotions-throughput",
         {
             "examples": n,
+            "default_precision": default,
+            "ratio_default": trainer_seconds / (bf16_seconds if default == "bf16" else loop_seconds),
             "trainer_examples_per_second": n / trainer_seconds,
             "textheads_examples_per_second": n / loop_seconds,
             "textheads_fit_examples_per_second": n / fit_seconds,
@@ -219,7 +230,9 @@ def part_throughput(args: argparse.Namespace) -> None:
             "ratio": trainer_seconds / loop_seconds,
             "ratio_whole_fit": trainer_seconds / fit_seconds,
             "ratio_bf16": trainer_seconds / bf16_seconds,
-            "note": "Trainer: AutoModelForSequenceClassification(multi_label_classification), DataCollatorWithPadding, group_by_length, batch 32, max length 64; time of trainer.train(). textheads: the training loop (fit_: whole fit() with loading, tokenising and saving).",
+            "trainer_bf16_examples_per_second": n / trainer_bf16_seconds,
+            "ratio_bf16_vs_trainer_bf16": trainer_bf16_seconds / bf16_seconds,
+            "note": "Trainer: AutoModelForSequenceClassification(multi_label_classification), DataCollatorWithPadding, group_by_length, batch 32, max length 64, fp32 (its default) and bf16=True; time of trainer.train(). textheads: the training loop (fit_: whole fit() with loading, tokenising and saving).",
         },
     )
 
@@ -279,6 +292,7 @@ def main() -> None:
     parser.add_argument("--table", action="store_true")
     parser.add_argument("--variant", help="--part finetune/multihead: save under a -VARIANT name")
     parser.add_argument("--head", action="append", default=[], metavar="KEY=VALUE", help="--part finetune: head option")
+    parser.add_argument("--model", action="append", default=[], metavar="KEY=VALUE", help="--part finetune: model option (e.g. pool_layers=7)")
     parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", help="--part finetune/multihead: train option")
     args = parser.parse_args()
     if args.part:

@@ -12,6 +12,7 @@ import torch
 from conftest import three_head_config
 from textheads import TextClassifier
 from textheads.config import build_config
+from textheads.training.loop import resolve_precision
 from textheads.training.optim import LinearSchedule, build_optimizer
 
 QUIET = {"show_progress": False}
@@ -120,6 +121,7 @@ def test_layer_wise_learning_rate_decay(tiny_encoder_dir: Path, data_files: dict
     rates = {group["name"].removesuffix(".no_decay"): group["lr"] for group in optimizer.param_groups}
     # 2 layers: top (depth 0) 1e-3, next 5e-4, embeddings (depth 2) 2.5e-4; heads 1e-2
     assert rates == pytest.approx({"encoder.depth0": 1e-3, "encoder.depth1": 5e-4, "encoder.depth2": 2.5e-4, "heads.depth0": 1e-2})
+    assert optimizer.defaults["fused"]  # CPU has the fused AdamW kernel
 
 
 def test_schedule_warms_up_decays_and_replans() -> None:
@@ -151,3 +153,21 @@ def test_bf16_autocast_trains(tiny_encoder_dir: Path, data_files: dict, tmp_path
 def test_device_must_be_known() -> None:
     with pytest.raises(ValueError, match="device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got 'tpu'"):
         build_config({"heads": {"t": {"kind": "multilabel"}}, "train": {"device": "tpu"}})
+
+
+def test_precision_auto_means_native_bf16_only() -> None:
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        flags = set(cpuinfo.read_text().split())
+        native = "avx512_bf16" in flags or "amx_bf16" in flags
+        assert resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
+    assert resolve_precision("auto", torch.device("meta")) == "fp32"
+
+
+def test_train_log_says_which_precision_ran(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", max_steps=2, precision="fp32")
+    _fit(raw)
+    log = [json.loads(line) for line in (tmp_path / "m" / "train_log.jsonl").read_text().splitlines()]
+    assert log[0] == {"event": "start", "step": 0, "total_steps": 2, "device": "cpu", "precision": "fp32"}

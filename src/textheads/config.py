@@ -96,9 +96,10 @@ class TrainSection(StrictModel):
     num_threads: int | None = Field(default=None, ge=1)
     device: str = "auto"
     """`auto` (a CUDA GPU when there is one, else the CPU), `cpu`, `cuda` or `cuda:N`."""
-    precision: Literal["fp32", "bf16"] = "fp32"
-    """`bf16`: bfloat16 autocast for the forward pass (fast on GPUs and on CPUs with
-    native bf16 such as AVX512-BF16/AMX; weights and optimiser stay in fp32)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """`bf16`: bfloat16 autocast for the forward pass (weights and optimiser stay in
+    fp32); `auto`: bf16 where the hardware computes it natively (GPUs that support it,
+    CPUs with AVX512-BF16 or AMX), else fp32."""
     cache_dir: str | None = None
     """Embedding cache of the frozen-encoder fast path (default ~/.cache/textheads)."""
     max_time: str | None = None

@@ -89,10 +89,11 @@ class FrozenHeadsTrainer:
         show_progress: bool = True,
         echo: Callable[[str], None] = print,
     ) -> None:
-        from textheads.training.loop import TargetTensors
+        from textheads.training.loop import TargetTensors, resolve_precision
 
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.settings = config.train
+        self.precision = resolve_precision(self.settings.precision, torch.device("cpu"))  # heads train on the CPU
         self.output_dir = Path(config.output_dir or ".")
         self.echo, self.show_progress = echo, show_progress
         self.validation_data = validation_data
@@ -163,7 +164,7 @@ class FrozenHeadsTrainer:
         for start in range(0, len(order), size):
             batch = order[start : start + size]
             targets, masks = self.targets.batch(batch)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.settings.precision == "bf16"):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                 raw = self.model.forward_heads(vectors[batch])
             loss, _ = combined_loss(self.model.specs, {k: v.float() for k, v in raw.items()}, targets, masks, balance=self.settings.balance_heads)
             loss.backward()

@@ -67,6 +67,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def resolve_precision(name: str, device: torch.device) -> str:
+    """`auto` → `bf16` where `device` computes bfloat16 natively, else `fp32`.
+
+    On a CPU without native bf16, autocast emulates it and runs slower than fp32."""
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp32"
+    if device.type == "cpu":
+        native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+        return "bf16" if native else "fp32"
+    return "fp32"
+
+
 class TargetTensors:
     """Training targets as tensors: regression standardised, missing rows masked."""
 
@@ -124,6 +138,7 @@ class Trainer:
         self.total_steps = self.settings.max_steps or math.ceil(epochs * self.steps_per_epoch)
         self.log_path = self.output_dir / "train_log.jsonl"
         self.device = resolve_device(self.settings.device)
+        self.precision = resolve_precision(self.settings.precision, self.device)
         model.to(self.device)
 
     # -- public -----------------------------------------------------------------
@@ -156,6 +171,7 @@ class Trainer:
             else:
                 self.echo(f"No checkpoint under {self.output_dir / 'checkpoints'}; starting from the beginning")
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        self._log({"event": "start", "step": state.global_step, "total_steps": self.total_steps, "device": str(self.device), "precision": self.precision})
         self._run(state, optimizer, scheduler)
         return self._result(state, resumed_from)
 
@@ -234,7 +250,7 @@ class Trainer:
         targets, masks = self.targets.batch(indices)
         targets = {k: v.to(device) for k, v in targets.items()}
         masks = {k: v.to(device) for k, v in masks.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.settings.precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             if self.model.encoder_frozen:
                 with torch.no_grad():
                     pooled, tokens = self.model.encode_tokens(**batch)
