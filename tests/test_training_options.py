@@ -171,3 +171,7 @@ def test_train_log_says_which_precision_ran(tiny_encoder_dir: Path, data_files: 
     _fit(raw)
     log = [json.loads(line) for line in (tmp_path / "m" / "train_log.jsonl").read_text().splitlines()]
     assert log[0] == {"event": "start", "step": 0, "total_steps": 2, "device": "cpu", "precision": "fp32"}
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "f", max_steps=2, precision="bf16", freeze="encoder", cache_dir=str(tmp_path / "c"))
+    _fit(raw)
+    log = [json.loads(line) for line in (tmp_path / "f" / "train_log.jsonl").read_text().splitlines()]
+    assert log[0] == {"event": "start", "step": 0, "total_steps": 2, "device": "cpu", "precision": "bf16"}

@@ -128,6 +128,7 @@ class FrozenHeadsTrainer:
         rng = np.random.default_rng(settings.seed)
         best: dict[str, Any] = {"value": None, "step": None, "state": None}
         log = (self.output_dir / "train_log.jsonl").open("a", encoding="utf-8")
+        log.write(json.dumps({"event": "start", "step": 0, "total_steps": total, "device": "cpu", "precision": self.precision}) + "\n")
         stale, step, epoch = 0, 0, 0
         self.model.train()
         with progress(total, "Training heads", enabled=self.show_progress) as advance:
