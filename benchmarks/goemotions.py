@@ -8,6 +8,7 @@ CPU cores, so run the parts you need:
     python benchmarks/goemotions.py --part frozen
     python benchmarks/goemotions.py --part finetune --epochs 3
     python benchmarks/goemotions.py --part finetune --variant asl --head loss=asl
+    python benchmarks/goemotions.py --part finetune --variant pool7 --model pool_layers=7
     python benchmarks/goemotions.py --part plain --epochs 3
     python benchmarks/goemotions.py --part multihead --epochs 1
     python benchmarks/goemotions.py --part multihead --epochs 1 --variant balanced --train balance_heads=true
