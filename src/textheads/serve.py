@@ -148,13 +148,14 @@ def _model_backends(backend: Any, model_path: str | Path, limits: Limits) -> lis
     if limits.model_processes:
         with ThreadPoolExecutor(limits.workers) as pool:  # the processes load side by side
             futures = [pool.submit(ProcessBackend, model_path, specs=backend.specs, max_length=backend.max_length, threads=threads) for _ in range(limits.workers)]
-        failed = [f.exception() for f in futures if f.exception() is not None]
-        if failed:  # stop the ones that did start before giving up
-            for f in futures:
-                if f.exception() is None:
-                    f.result().close()
-            raise failed[0]
-        return [f.result() for f in futures]
+        errors = [f.exception() for f in futures]
+        started = [f.result() for f, error in zip(futures, errors, strict=True) if error is None]
+        for error in errors:
+            if error is not None:  # stop the ones that did start before giving up
+                for process in started:
+                    process.close()
+                raise error
+        return started
     if limits.workers == 1:
         return [backend]
     if isinstance(backend, OnnxBackend):
