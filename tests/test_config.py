@@ -116,6 +116,24 @@ def test_default_loss_per_kind(kind: str, loss: str) -> None:
     assert config.heads["h"].loss == loss
 
 
+@pytest.mark.parametrize(
+    ("freeze", "expected"),
+    [("none", [[2, 3, 4], [2, 3, 4], [], [], [5]]), (1, [[2, 3, 4], [2, 3, 4], [], [], [5]]), ("encoder", [[], [], [], [], [5]])],
+)
+def test_head_type_defaults_to_convolutions_for_classification_on_a_fine_tuned_encoder(freeze: str | int, expected: list) -> None:
+    heads = {
+        "tags": {"kind": "multilabel"},
+        "level": {"kind": "multiclass"},
+        "score": {"kind": "regression"},
+        "pooled": {"kind": "multilabel", "conv_kernel_sizes": []},  # a user's explicit choice stands
+        "conv": {"kind": "regression", "conv_kernel_sizes": [5]},
+    }
+    config = build_config({"heads": heads, "train": {"freeze": freeze}})
+    assert [spec.conv_kernel_sizes for spec in config.heads.values()] == expected
+    assert build_config(yaml.safe_load(dump_config(config))) == config  # stored resolved
+    assert HeadSpec(name="h", kind="multilabel").reads_tokens is False  # unset outside a run config: pooled
+
+
 def test_minimal_config_fills_every_section() -> None:
     config = build_config({"heads": {"level": {"kind": "multiclass"}}})
     assert config.model.encoder == "default" and config.model.pooling == "mean"

@@ -42,7 +42,9 @@ def model_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 def test_onnx_fp32_matches_pytorch(model_dir: Path, tmp_path: Path) -> None:
     assert main(["export", str(model_dir), "--format", "onnx", "--output", str(tmp_path / "onnx")]) == 0
     assert {"model.onnx", "config.json", "textheads_onnx.json", "tokenizer.json"} <= {p.name for p in (tmp_path / "onnx").iterdir()}
-    torch_out = TextClassifier.load(model_dir).predict_proba(TEXTS)
+    torch_clf = TextClassifier.load(model_dir)
+    assert torch_clf.model_.reads_tokens  # the default convolutional classification heads are in the graph
+    torch_out = torch_clf.predict_proba(TEXTS)
     onnx_clf = TextClassifier.load(tmp_path / "onnx")
     assert type(onnx_clf.backend_).__name__ == "OnnxBackend"
     onnx_out = onnx_clf.predict_proba(TEXTS)
@@ -62,10 +64,14 @@ def test_onnx_int8_is_close(model_dir: Path, tmp_path: Path) -> None:
         np.testing.assert_allclose(int8[head], torch_out[head], atol=0.05)
 
 
-def test_conv_head_exports(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+def test_pooled_classification_heads_export(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    # The module's model has the default convolutional classification heads; this one
+    # has heads on the pooled vector.
     raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", max_steps=2)
-    raw["heads"]["topics"].update(conv_kernel_sizes=[2, 3], conv_channels=4)
+    for head in ("topics", "level"):
+        raw["heads"][head]["conv_kernel_sizes"] = []
     clf = TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=lambda _: None)
+    assert not clf.model_.reads_tokens
     exported = clf.export_onnx(tmp_path / "onnx")
     onnx_out = TextClassifier.load(exported).predict_proba(TEXTS)
     for head, values in clf.predict_proba(TEXTS).items():

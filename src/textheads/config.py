@@ -165,6 +165,13 @@ class RunConfig(StrictModel):
         return heads
 
     @model_validator(mode="after")
+    def _default_head_types(self) -> RunConfig:
+        frozen = self.train.freeze == "encoder"
+        heads = {name: spec.with_default_head_type(frozen) for name, spec in self.heads.items()}
+        object.__setattr__(self, "heads", heads)  # assignment would run the validators again
+        return self
+
+    @model_validator(mode="after")
     def _metric_names_a_head(self) -> RunConfig:
         metric = self.train.metric
         if metric not in ("loss", "mean_macro_f1") and metric.split(".", 1)[0] not in self.heads:

@@ -19,6 +19,9 @@ LOSSES: dict[str, tuple[str, ...]] = {
     "regression": ("mse", "huber"),
 }
 DEFAULT_LOSS = {"multilabel": "bce", "multiclass": "cross_entropy", "regression": "mse"}
+DEFAULT_CONV_KERNEL_SIZES = [2, 3, 4]
+"""Kernel sizes of the convolutional head that classification heads get by default
+when the encoder is fine-tuned (see `default_conv_kernel_sizes`)."""
 
 
 class StrictModel(BaseModel):
@@ -53,9 +56,12 @@ class HeadSpec(StrictModel):
     hidden_sizes: list[int] = Field(default_factory=list)
     """Hidden layer sizes of an MLP head; empty means one linear layer."""
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    conv_kernel_sizes: list[int] = Field(default_factory=list)
+    conv_kernel_sizes: list[int] | None = None
     """Non-empty: a convolutional head over the token states (one 1-D convolution per
-    kernel size, max-pooled over the text) instead of a head on the pooled vector."""
+    kernel size, max-pooled over the text) instead of a head on the pooled vector; `[]`:
+    a head on the pooled vector. Unset: `[2, 3, 4]` for multilabel and multiclass heads
+    on a fine-tuned encoder, `[]` for regression heads and on a frozen encoder (whose
+    fast path trains on cached pooled vectors), as set by the run config."""
     conv_channels: int = Field(default=128, ge=1)
     """Filters per kernel size of a convolutional head."""
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
@@ -89,8 +95,8 @@ class HeadSpec(StrictModel):
 
     @field_validator("hidden_sizes", "conv_kernel_sizes")
     @classmethod
-    def _positive_sizes(cls, sizes: list[int], info: ValidationInfo) -> list[int]:
-        if any(size <= 0 for size in sizes):
+    def _positive_sizes(cls, sizes: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if sizes is not None and any(size <= 0 for size in sizes):
             raise ValueError(f"{(info.field_name or '').replace('_', ' ')} must be positive integers; got {sizes}")
         return sizes
 
@@ -153,6 +159,19 @@ class HeadSpec(StrictModel):
     def reads_tokens(self) -> bool:
         """True for heads over the token states (convolutional), not the pooled vector."""
         return bool(self.conv_kernel_sizes)
+
+    def with_default_head_type(self, encoder_frozen: bool) -> HeadSpec:
+        """A copy with `conv_kernel_sizes` set when it was left unset: a convolutional
+        head for classification on a fine-tuned encoder, a pooled head otherwise.
+
+        Convolutions over the token states beat a head on the mean-pooled vector on
+        both data sets measured (docs/benchmarks.md); a regression head lost to the
+        pooled one there, and a frozen encoder's fast path needs pooled vectors.
+        """
+        if self.conv_kernel_sizes is not None:
+            return self
+        conv = self.kind != "regression" and not encoder_frozen
+        return self.model_copy(update={"conv_kernel_sizes": list(DEFAULT_CONV_KERNEL_SIZES) if conv else []})
 
     @property
     def source_column(self) -> str:

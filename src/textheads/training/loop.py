@@ -160,7 +160,7 @@ class Trainer:
                 except (RuntimeError, ValueError, KeyError) as exc:
                     raise ConfigError(
                         f"cannot resume from {checkpoint}: it does not match this config (heads, labels, "
-                        f"encoder or freezing changed?): {str(exc).splitlines()[0]}"
+                        f"head type (conv_kernel_sizes), encoder or freezing changed?): {str(exc).splitlines()[0]}"
                     ) from None
                 resumed_from = str(checkpoint)
                 self.echo(
