@@ -177,13 +177,17 @@ def test_multilingual_text_trains_and_predicts(tiny_encoder_dir: Path, tmp_path:
         {"text": "Grüße, ich lerne Python", "lang": "de", "topic": ["code"]},
         {"text": "Schöne Grüße aus München", "lang": "de", "topic": ["chat"]},
     ] * 6
+    # What is tested is the text path (tokenising and encoding Chinese and German), so the
+    # heads are the simplest: linear on the pooled vector, plain loss sum. On this width-32
+    # random encoder the default conv heads learn the 24-row task for only half the seeds.
+    pooled = {"conv_kernel_sizes": []}
     clf = TextClassifier(
-        {"lang": {"kind": "multiclass"}, "topic": {"kind": "multilabel"}},
+        {"lang": {"kind": "multiclass", **pooled}, "topic": {"kind": "multilabel", **pooled}},
         encoder=str(tiny_encoder_dir),
         max_length=16,
         # Trained long enough to be sure (probabilities above 0.9 for 7 of 8 seeds; with
         # 10 epochs at 1e-3 they hovered near 0.5 and the answer was the seed's luck).
-        train={"epochs": 20, "batch_size": 8, "learning_rate": 3e-3, "head_learning_rate": 1e-2},
+        train={"epochs": 20, "batch_size": 8, "learning_rate": 3e-3, "head_learning_rate": 1e-2, "balance_heads": False},
     ).fit(rows, **QUIET)
     texts = ["我 学习", "Grüße aus Köln"]
     assert [p["lang"] for p in clf.predict(texts)] == ["zh", "de"]
