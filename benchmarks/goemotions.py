@@ -11,7 +11,7 @@ CPU cores, so run the parts you need:
     python benchmarks/goemotions.py --part finetune --variant pool7 --model pool_layers=7
     python benchmarks/goemotions.py --part plain --epochs 3
     python benchmarks/goemotions.py --part multihead --epochs 1
-    python benchmarks/goemotions.py --part multihead --epochs 1 --variant balanced --train balance_heads=true
+    python benchmarks/goemotions.py --part multihead --epochs 1 --variant plain --train balance_heads=false
     python benchmarks/goemotions.py --part throughput
     python benchmarks/goemotions.py --table
 """
@@ -243,7 +243,7 @@ def part_multihead(args: argparse.Namespace) -> None:
 
     With `--variant NAME --train key=value`, only the three-head model is trained
     again with those options (they must not change single-head training, e.g.
-    `balance_heads=true`) and compared with the single-head results already saved."""
+    `balance_heads=false`) and compared with the single-head results already saved."""
     taxonomies = ("emotions", "sentiment", "ekman")
     train = {"epochs": args.epochs, **_options(args.train)}
     suffix = f"-{args.variant}" if args.variant else ""
