@@ -21,7 +21,7 @@ LOSSES: dict[str, tuple[str, ...]] = {
 DEFAULT_LOSS = {"multilabel": "bce", "multiclass": "cross_entropy", "regression": "mse"}
 DEFAULT_CONV_KERNEL_SIZES = [2, 3, 4]
 """Kernel sizes of the convolutional head that classification heads get by default
-when the encoder is fine-tuned (see `default_conv_kernel_sizes`)."""
+when the encoder is fine-tuned (see `HeadSpec.with_default_head_type`)."""
 
 
 class StrictModel(BaseModel):
