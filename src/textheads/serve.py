@@ -150,11 +150,11 @@ def _model_backends(backend: Any, model_path: str | Path, limits: Limits) -> lis
             futures = [pool.submit(ProcessBackend, model_path, specs=backend.specs, max_length=backend.max_length, threads=threads) for _ in range(limits.workers)]
         errors = [f.exception() for f in futures]
         started = [f.result() for f, error in zip(futures, errors, strict=True) if error is None]
-        for error in errors:
-            if error is not None:  # stop the ones that did start before giving up
-                for process in started:
-                    process.close()
-                raise error
+        first_error = next((error for error in errors if error is not None), None)
+        if first_error is not None:  # stop the ones that did start before giving up
+            for process in started:
+                process.close()
+            raise first_error
         return started
     if limits.workers == 1:
         return [backend]
