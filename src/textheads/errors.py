@@ -41,6 +41,14 @@ class ModelLoadError(TextheadsError, OSError):
     """A model directory or encoder cannot be found or read."""
 
 
+class CheckpointError(ModelLoadError):
+    """A checkpoint is damaged (truncated, unreadable, not valid JSON) and cannot be resumed from."""
+
+
+class SaveError(TextheadsError, OSError):
+    """A model, checkpoint or cache file could not be written (disk full, no permission)."""
+
+
 class NotFittedError(TextheadsError, ValueError, AttributeError):
     """The classifier was used before `fit` or `load`."""
 

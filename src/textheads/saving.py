@@ -2,24 +2,50 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
+from safetensors import SafetensorError
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from textheads.errors import ModelLoadError
+from textheads.errors import ModelLoadError, SaveError
 from textheads.io import publish_files
 from textheads.model import TextHeadsModel, register_auto_classes
 
+_TMP_PREFIX = ".tmp-model-"
+# The folders `save_model_dir` writes in (tempfile's 8 random characters), as a killed save leaves them.
+_PARTIAL = re.compile(re.escape(_TMP_PREFIX) + r"[a-z0-9_]{8}")
+
 
 def save_model_dir(model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, path: str | Path) -> None:
-    """Write the model directory; each file is replaced atomically."""
+    """Write the model directory; each file is replaced atomically.
+
+    Files are written to a temporary folder inside `path` first; an interruption (Ctrl-C, a full
+    disk) removes it, and a `SaveError` says what failed."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path, prefix=".tmp-model-"))
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    publish_files(tmp, path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path, prefix=_TMP_PREFIX))
+    except OSError as exc:
+        raise SaveError(f"cannot save the model to {path}: {exc}") from None
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        publish_files(tmp, path)
+    except (OSError, SafetensorError) as exc:
+        raise SaveError(f"cannot save the model to {path}: {exc} (is the disk full?)") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_partial_saves(path: Path) -> None:
+    """Remove the temporary folders that a killed `save_model_dir` left in `path`; nothing else."""
+    if path.is_dir():
+        for child in path.iterdir():
+            if child.is_dir() and _PARTIAL.fullmatch(child.name):
+                shutil.rmtree(child, ignore_errors=True)
 
 
 def load_model_dir(path: str | Path) -> tuple[TextHeadsModel, PreTrainedTokenizerBase]:

@@ -17,7 +17,7 @@ from transformers import PreTrainedTokenizerBase
 from textheads.batching import Tokenized, collate, grouped_batches, tokenize
 from textheads.config import RunConfig
 from textheads.data.dataset import LabelledData
-from textheads.errors import ConfigError
+from textheads.errors import CheckpointError, ConfigError
 from textheads.evaluation import evaluate_outputs, summary
 from textheads.io import write_json_atomic
 from textheads.losses import combined_loss
@@ -25,12 +25,14 @@ from textheads.metrics import is_better, metric_value
 from textheads.model import TextHeadsModel
 from textheads.predict import pad_id, run_heads, to_user_outputs
 from textheads.progress import progress
-from textheads.saving import save_model_dir
+from textheads.saving import remove_partial_saves, save_model_dir
 from textheads.training.checkpoint import (
     TrainerState,
-    latest_checkpoint,
-    load_checkpoint,
+    apply_checkpoint,
+    complete_checkpoints,
     numpy_seed,
+    read_checkpoint,
+    remove_partial_checkpoints,
     save_checkpoint,
     seed_everything,
 )
@@ -151,29 +153,48 @@ class Trainer:
         self.model.freeze(self.settings.freeze)
         optimizer = build_optimizer(self.model, self.settings)
         scheduler = build_scheduler(optimizer, self.total_steps, self.settings.warmup_ratio)
-        state, resumed_from = TrainerState(), None
-        if resume:
-            checkpoint = latest_checkpoint(self.output_dir)
-            if checkpoint is not None:
-                try:
-                    state = load_checkpoint(checkpoint, self.model, optimizer, scheduler)
-                except (RuntimeError, ValueError, KeyError) as exc:
-                    raise ConfigError(
-                        f"cannot resume from {checkpoint}: it does not match this config (heads, labels, "
-                        f"head type (conv_kernel_sizes), encoder or freezing changed?): {str(exc).splitlines()[0]}"
-                    ) from None
-                resumed_from = str(checkpoint)
-                self.echo(
-                    f"Resumed from {checkpoint} (epoch {state.epoch + 1}, step {state.global_step} "
-                    f"of {self.total_steps})"
-                )
-                self._log({"event": "resumed", "from": resumed_from, "step": state.global_step})
-            else:
-                self.echo(f"No checkpoint under {self.output_dir / 'checkpoints'}; starting from the beginning")
+        # Leftovers of a run killed mid-save; the run lock keeps them from being another run's.
+        remove_partial_saves(self.output_dir)
+        remove_partial_checkpoints(self.output_dir)
+        state, resumed_from = self._resume(optimizer, scheduler) if resume else (TrainerState(), None)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self._log({"event": "start", "step": state.global_step, "total_steps": self.total_steps, "device": str(self.device), "precision": self.precision})
         self._run(state, optimizer, scheduler)
         return self._result(state, resumed_from)
+
+    def _resume(self, optimizer: torch.optim.Optimizer, scheduler: Any) -> tuple[TrainerState, str | None]:
+        """Restore the newest checkpoint that reads back whole, warning about any damaged one
+        skipped; (state, checkpoint path), or a fresh state when there is no checkpoint."""
+        checkpoints = complete_checkpoints(self.output_dir)
+        if not checkpoints:
+            self.echo(f"No checkpoint under {self.output_dir / 'checkpoints'}; starting from the beginning")
+            return TrainerState(), None
+        damaged: list[CheckpointError] = []
+        for path in checkpoints:
+            try:
+                checkpoint = read_checkpoint(path)
+            except CheckpointError as exc:
+                damaged.append(exc)
+                continue
+            if damaged:
+                skipped = "; ".join(str(exc) for exc in damaged)
+                self.echo(f"Warning: {skipped}. Falling back to the checkpoint before it, {path}")
+            try:
+                state = apply_checkpoint(checkpoint, self.model, optimizer, scheduler)
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise ConfigError(
+                    f"cannot resume from {path}: it does not match this config (heads, labels, "
+                    f"head type (conv_kernel_sizes), encoder or freezing changed?): {str(exc).splitlines()[0]}"
+                ) from None
+            self.echo(f"Resumed from {path} (epoch {state.epoch + 1}, step {state.global_step} of {self.total_steps})")
+            self._log({"event": "resumed", "from": str(path), "step": state.global_step, "skipped_damaged": [str(e) for e in damaged]})
+            return state, str(path)
+        reasons = "; ".join(str(exc) for exc in damaged)
+        raise CheckpointError(
+            f"cannot resume: {reasons}; there is no whole checkpoint to fall back to (train.keep_checkpoints: 2 "
+            "keeps the one before the newest). To start afresh, train without --resume into a new "
+            "output_dir, or with --overwrite to replace this run."
+        )
 
     # -- the loop ---------------------------------------------------------------
 
