@@ -67,13 +67,13 @@ def test_embedding_cache_gathers_across_shards_and_duplicates(tmp_path: Path) ->
         calls.append(texts)
         return np.array([[len(t), ord(t[0])] for t in texts], dtype=np.float32)
 
-    cache = EmbeddingCache(tmp_path, "k")
+    cache = EmbeddingCache(tmp_path, "k", width=2)
     first, new = cache.get_or_compute(["ab", "c", "ab"], compute)
     assert new == 3 and calls == [["ab", "c"]]  # each distinct text encoded once
     second, new = cache.get_or_compute(["dddd", "c", "ab"], compute)  # one new shard, two old rows
     assert new == 1 and calls[-1] == ["dddd"]
     np.testing.assert_array_equal(second, [[4, 100], [1, 99], [2, 97]])
-    fresh = EmbeddingCache(tmp_path, "k")  # a new process reads both shards from disk
+    fresh = EmbeddingCache(tmp_path, "k", width=2)  # a new process reads both shards from disk
     again, new = fresh.get_or_compute(["ab", "dddd", "c"], compute)
     assert new == 0 and len(calls) == 2
     np.testing.assert_array_equal(again, [[2, 97], [4, 100], [1, 99]])

@@ -18,7 +18,6 @@ from transformers import PreTrainedTokenizerBase
 from textheads.batching import iterate, sorted_batches, tokenize
 from textheads.config import RunConfig
 from textheads.data.dataset import LabelledData
-from textheads.encoder import resolve_encoder
 from textheads.evaluation import evaluate_outputs, summary
 from textheads.heads import Head
 from textheads.io import write_json_atomic
@@ -28,19 +27,33 @@ from textheads.model import TextHeadsModel
 from textheads.predict import pad_id
 from textheads.progress import progress
 from textheads.saving import remove_partial_saves, save_model_dir
-from textheads.training.embedding_cache import EmbeddingCache, default_cache_dir, encoder_key
+from textheads.training.embedding_cache import (
+    EmbeddingCache,
+    default_cache_dir,
+    encoder_key,
+    tokenizer_digest,
+    weights_digest,
+)
 from textheads.training.optim import build_optimizer, build_scheduler
 
 FROZEN_DEFAULT_EPOCHS = 40
 
 
-def embedding_cache_for(model: TextHeadsModel, cache_dir: Path | None) -> EmbeddingCache:
-    """The disk cache of `model`'s pooled vectors (keyed by its encoder, pooling and max length)."""
+def embedding_cache_for(
+    model: TextHeadsModel,
+    tokenizer: PreTrainedTokenizerBase,
+    cache_dir: Path | None,
+    *,
+    warn: Callable[[str], None] | None = None,
+) -> EmbeddingCache:
+    """The disk cache of `model`'s pooled vectors, keyed by its encoder's config and weights, the
+    tokenizer, the pooling and the max length. `warn` receives a line per damaged shard dropped
+    (default: `warnings.warn`)."""
     config = model.config
-    source, local = resolve_encoder(config.encoder_name) if config.encoder_name else ("", False)
-    weights = Path(source) / "model.safetensors" if local else None
-    key = encoder_key(config.encoder, weights, config.pooling, config.pool_layers, config.max_text_length)
-    return EmbeddingCache(cache_dir or default_cache_dir(), key)
+    key = encoder_key(
+        config.encoder, weights_digest(model.encoder), tokenizer_digest(tokenizer), config.pooling, config.pool_layers, config.max_text_length
+    )
+    return EmbeddingCache(cache_dir or default_cache_dir(), key, width=model.heads_input_size, warn=warn)
 
 
 def pooled_vectors_fn(model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 128, show_progress: bool = False) -> Callable[[list[str]], np.ndarray]:
@@ -72,7 +85,7 @@ def encode_with_cache(
 ) -> tuple[np.ndarray, int]:
     """Pooled vectors of `texts`, from the disk cache where present; (vectors, newly encoded)."""
     compute = pooled_vectors_fn(model, tokenizer, batch_size=batch_size, show_progress=show_progress)
-    return embedding_cache_for(model, cache_dir).get_or_compute(texts, compute)
+    return embedding_cache_for(model, tokenizer, cache_dir).get_or_compute(texts, compute)
 
 
 class FrozenHeadsTrainer:
@@ -101,7 +114,7 @@ class FrozenHeadsTrainer:
         """After `train`: the best heads' outputs on the validation data, for threshold tuning."""
         cache_dir = Path(self.settings.cache_dir) if self.settings.cache_dir else None
         started = time.monotonic()
-        cache = embedding_cache_for(model, cache_dir)
+        cache = embedding_cache_for(model, tokenizer, cache_dir, warn=lambda line: echo(f"Warning: {line}"))
         compute = pooled_vectors_fn(model, tokenizer, show_progress=show_progress)
         self.train_vectors, new_train = cache.get_or_compute(train_data.texts, compute)
         self.validation_vectors = None
