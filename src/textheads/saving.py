@@ -9,17 +9,23 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from textheads.errors import ModelLoadError
 from textheads.io import publish_files
+from textheads.ownership import claim_folder, record_files, refuse_foreign_folder
 from textheads.model import TextHeadsModel, register_auto_classes
 
 
 def save_model_dir(model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, path: str | Path) -> None:
-    """Write the model directory; each file is replaced atomically."""
+    """Write the model directory; each file is replaced atomically.
+
+    `path` must be new, empty or textheads' own (a model directory or run): a folder
+    of someone else's is refused, since saving would replace its `config.json`.
+    """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    refuse_foreign_folder(path, option="folder to save the model in")
+    claim_folder(path, "save")
     tmp = Path(tempfile.mkdtemp(dir=path, prefix=".tmp-model-"))
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    publish_files(tmp, path)
+    record_files(path, publish_files(tmp, path))
 
 
 def load_model_dir(path: str | Path) -> tuple[TextHeadsModel, PreTrainedTokenizerBase]:
