@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -119,3 +122,70 @@ def test_a_bad_row_at_the_end_writes_nothing(trained: Path, tmp_path: Path, caps
     assert main(["predict", str(trained), "--input", str(source), "--output", str(output)]) == 2
     assert "line 12, column 'text': text is empty" in " ".join(capsys.readouterr().err.split())
     assert not output.exists()
+
+
+def _textheads(*args: str) -> subprocess.CompletedProcess:
+    """The installed command line, as a user runs it (a separate process)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "textheads", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([], "Usage: textheads"),
+        (["train"], "Missing argument"),
+        (["predict", "--batch-size", "x", "model", "text"], "--batch-size"),
+        (["predict", "--batch-size", "0", "model", "text"], "--batch-size"),
+        (["evaluate", "model"], "Missing argument"),
+        (["train", "config.yaml", "--no-such-option"], "No such option"),
+        (["no-such-command"], "No such command"),
+    ],
+)
+def test_usage_errors_print_the_usage_and_exit_2_without_a_traceback(args: list[str], says: str) -> None:
+    result = _textheads(*args)
+    assert result.returncode == 2, result
+    assert "Usage:" in result.stdout + result.stderr
+    assert says in " ".join((result.stdout + result.stderr).split())
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_version_and_help_answer_without_importing_the_library() -> None:
+    import textheads
+
+    assert _textheads("--version").stdout.strip() == f"textheads {textheads.__version__}"
+    # What --help costs: no torch, no transformers (seconds of imports) before parsing.
+    probe = (
+        "import sys\n"
+        "from textheads.cli import main\n"
+        "for command in ([], ['train'], ['evaluate'], ['predict'], ['export'], ['serve'], ['demo']):\n"
+        "    assert main([*command, '--help']) == 0\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_progress_bars_go_to_stderr_and_quiet_silences_them(trained: Path, data_files: dict, tmp_path: Path) -> None:
+    source = tmp_path / "texts.jsonl"
+    source.write_text("".join(json.dumps({"text": f"python code {i}"}) + "\n" for i in range(5)))
+    shown = _textheads("predict", str(trained), "--input", str(source), "--output", str(tmp_path / "a.jsonl"))
+    assert shown.returncode == 0, shown.stderr
+    assert "Predicting" in shown.stderr and "Predicting" not in shown.stdout
+    evaluated = _textheads("evaluate", str(trained), str(data_files["test"]))
+    assert "Predicting" in evaluated.stderr and "topics.macro_f1" in evaluated.stdout
+    quiet = _textheads("predict", str(trained), "--input", str(source), "--output", str(tmp_path / "b.jsonl"), "-q")
+    assert quiet.returncode == 0 and "Predicting" not in quiet.stderr
+
+
+def test_evaluate_json_goes_to_stdout(trained: Path, data_files: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    for flag in (["--output", "-"], ["--json"]):
+        assert main(["evaluate", str(trained), str(data_files["test"]), "-q", *flag]) == 0
+        metrics = json.loads(capsys.readouterr().out)  # nothing else on stdout
+        assert set(metrics) == {"topics", "level", "score"} and "macro_f1" in metrics["topics"]
+
+
+def test_train_writes_test_metrics_beside_the_model(trained: Path) -> None:
+    metrics = json.loads((trained / "test_metrics.json").read_text())
+    assert set(metrics) == {"topics", "level", "score"} and "rmse" in metrics["score"]

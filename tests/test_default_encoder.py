@@ -11,7 +11,7 @@ from textheads import TextClassifier
 from textheads.encoder import default_encoder_path, load_encoder
 
 pytestmark = pytest.mark.slow
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "advice"
+EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "textheads" / "examples" / "advice"
 
 
 def test_default_encoder_loads_offline() -> None:
@@ -49,3 +49,29 @@ def test_chinese_and_german_with_the_real_encoder() -> None:
     proba = clf.predict_proba(["我在写代码", "Nudeln zum Abendessen"])["topic"]
     assert proba.shape == (2, 2)
     assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_the_demo_runs_from_a_plain_install(tmp_path: Path) -> None:
+    """A wheel (not the editable source tree) carries the demo's data, and the demo runs from it."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(root)], check=True, capture_output=True)
+    [wheel] = wheels.glob("textheads-*.whl")
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, capture_output=True)
+    # The installed package first on the path (its dependencies come from this environment),
+    # run from a folder that has no examples/ of its own.
+    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    where = subprocess.run([sys.executable, "-c", "import textheads; print(textheads.__file__)"], env=env, cwd=work, capture_output=True, text=True, check=True)
+    assert where.stdout.startswith(str(site))
+    demo = subprocess.run([sys.executable, "-m", "textheads", "demo", "--epochs", "0.2", "-q"], env=env, cwd=work, capture_output=True, text=True, timeout=600)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "Predictions for new texts" in demo.stdout and (work / "runs" / "demo" / "model.safetensors").is_file()
+    again = subprocess.run([sys.executable, "-m", "textheads", "demo", "--epochs", "0.2", "-q"], env=env, cwd=work, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr  # its own earlier folder is replaced

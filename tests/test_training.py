@@ -204,5 +204,21 @@ def test_resume_with_a_changed_config_is_a_clear_error(tiny_encoder_dir: Path, d
     _fit(raw)
     raw["heads"]["topics"]["hidden_sizes"] = [8]
     raw["train"]["max_steps"] = 4
-    with pytest.raises(ConfigError, match="cannot resume from .*step-00000002: it does not match this config"):
+    with pytest.raises(ConfigError, match=r"(?s)cannot resume the run in .*m: .*heads.topics.hidden_sizes: \[\] → \[8\].*train.max_steps: 2 → 4.*--overwrite") as error:
         _fit(raw, resume=True)
+    assert "hidden_sizes" in str(error.value)
+
+
+def test_resume_with_changed_data_or_learning_rate_is_refused_naming_them(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", max_steps=2, save_every_steps=1)
+    _fit(raw)
+    changed = dict(raw, train={**raw["train"], "learning_rate": 1e-2, "seed": 8})
+    with pytest.raises(ConfigError, match=r"train.learning_rate: 0.001 → 0.01\n  train.seed: 7 → 8"):
+        _fit(changed, resume=True)
+    rows = data_files["train"].read_text().splitlines()
+    data_files["train"].write_text("\n".join(rows[:-1]) + "\n")  # one row fewer, same path
+    with pytest.raises(ConfigError, match=r"the train data \(data.train\) differs"):
+        _fit(raw, resume=True)
+    # Settings that change only where and how a run reports may change.
+    data_files["train"].write_text("\n".join(rows) + "\n")
+    _fit(dict(raw, train={**raw["train"], "log_every_steps": 5, "keep_checkpoints": 2}), resume=True)

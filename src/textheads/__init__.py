@@ -1,21 +1,43 @@
 """textheads: many classification and regression heads on one shared transformer encoder."""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from textheads.classifier import TextClassifier
-from textheads.config import RunConfig, load_config
-from textheads.errors import ConfigError, DataError, ModelLoadError, NotFittedError, TextheadsError
-from textheads.specs import HeadSpec
+# The public names, imported on first use: `import textheads` (and `textheads --help`)
+# must not pay for importing torch and transformers.
+_EXPORTS = {
+    "TextClassifier": "textheads.classifier",
+    "RunConfig": "textheads.config",
+    "load_config": "textheads.config",
+    "ConfigError": "textheads.errors",
+    "DataError": "textheads.errors",
+    "ModelLoadError": "textheads.errors",
+    "NotFittedError": "textheads.errors",
+    "TextheadsError": "textheads.errors",
+    "HeadSpec": "textheads.specs",
+}
 
-__all__ = [
-    "ConfigError",
-    "DataError",
-    "HeadSpec",
-    "ModelLoadError",
-    "NotFittedError",
-    "RunConfig",
-    "TextClassifier",
-    "TextheadsError",
-    "__version__",
-    "load_config",
-]
+if TYPE_CHECKING:
+    from textheads.classifier import TextClassifier
+    from textheads.config import RunConfig, load_config
+    from textheads.errors import ConfigError, DataError, ModelLoadError, NotFittedError, TextheadsError
+    from textheads.specs import HeadSpec
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'textheads' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -15,11 +15,14 @@ from textheads import __version__
 from textheads.backends import Backend, TorchBackend, load_backend
 from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config, dump_config
 from textheads.data.dataset import LabelledData, Source, iter_text_chunks, load_labelled, load_texts
+from textheads.data.reading import count_records
 from textheads.data.split import stratified_split
 from textheads.encoder import load_encoder
 from textheads.errors import ConfigError, DataError, NotFittedError
 from textheads.evaluation import evaluate_outputs
 from textheads.io import write_text_atomic
+from textheads.ownership import check_output_file
+from textheads.progress import progress
 from textheads.losses import resolve_auto_weights
 from textheads.model import TextHeadsConfig, TextHeadsModel
 from textheads.predict import Predictions, decide, predict_outputs, to_records
@@ -27,9 +30,10 @@ from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
 from textheads.thresholds import tuned_spec
 from textheads.training import Trainer, TrainResult
-from textheads.training.checkpoint import latest_checkpoint, seed_everything
+from textheads.training.checkpoint import seed_everything
 from textheads.training.frozen import FrozenHeadsTrainer
 from textheads.training.loop import read_validation_metrics
+from textheads.training.run_folder import data_digest, open_run_folder
 
 
 class TextClassifier:
@@ -94,11 +98,18 @@ class TextClassifier:
         validation: Source | None = None,
         *,
         resume: bool = False,
+        overwrite: bool = False,
         show_progress: bool = True,
         echo: Any = print,
     ) -> TextClassifier:
         """Train on `train` (a file path or a list of records), pick the best model on
-        `validation`, and keep it. Files default to the config's `data` section."""
+        `validation`, and keep it. Files default to the config's `data` section.
+
+        The model is written to the config's `output_dir` (a temporary folder when it has
+        none), which must be new, empty, or an earlier textheads run: `resume` continues
+        that run from its last checkpoint (with the same settings and data), `overwrite`
+        replaces it; a folder that textheads did not write is never touched.
+        """
         config = self.config
         train = train if train is not None else config.data.train
         validation = validation if validation is not None else config.data.validation
@@ -111,31 +122,45 @@ class TextClassifier:
         elif config.data.validation_split > 0:
             train_data, validation_data = self._split(train_data, specs, echo)
         specs = [resolve_auto_weights(s, train_data.targets[s.name].values, train_data.targets[s.name].mask) for s in specs]
+        digests = {"train": data_digest(train_data), **({"validation": data_digest(validation_data)} if validation_data is not None else {})}
 
         temporary = config.output_dir is None
         output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
-        _check_output_dir(output_dir, resume)
         run_config = config.model_copy(update={"heads": {s.name: s for s in specs}, "output_dir": str(output_dir)})
-        seed_everything(config.train.seed)  # before the heads are initialised
-        model, tokenizer = _build_model(run_config, specs, train_data)
-        if not temporary:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
-        validation_outputs = None
         try:
-            if run_config.train.freeze == "encoder" and not model.reads_tokens:
-                self.train_result_, validation_outputs = self._train_frozen(model, tokenizer, run_config, train_data, validation_data, show_progress, echo)
-            else:
-                trainer = Trainer(model, tokenizer, run_config, train_data, validation_data, show_progress=show_progress, echo=echo)
-                self.train_result_ = trainer.train(resume=resume)
-            self.model_, self.tokenizer_ = load_model_dir(output_dir)
-            self.backend_ = TorchBackend(self.model_)
-            if validation_data is not None and self._tune_thresholds(validation_data, echo, validation_outputs):
-                save_model_dir(self.model_, self.tokenizer_, output_dir)
+            with open_run_folder(output_dir, run_config, digests, resume=resume, overwrite=overwrite, echo=echo):
+                self._train(run_config, specs, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo)
         finally:
             if temporary:
                 shutil.rmtree(output_dir, ignore_errors=True)
         return self
+
+    def _train(
+        self,
+        run_config: RunConfig,
+        specs: list[HeadSpec],
+        train_data: LabelledData,
+        validation_data: LabelledData | None,
+        *,
+        resume: bool,
+        show_progress: bool,
+        echo: Any,
+    ) -> None:
+        """Train into the prepared `run_config.output_dir`, load the best model, tune thresholds."""
+        output_dir = Path(run_config.output_dir or ".")
+        seed_everything(run_config.train.seed)  # before the heads are initialised
+        model, tokenizer = _build_model(run_config, specs, train_data)
+        write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
+        validation_outputs = None
+        if run_config.train.freeze == "encoder" and not model.reads_tokens:
+            self.train_result_, validation_outputs = self._train_frozen(model, tokenizer, run_config, train_data, validation_data, show_progress, echo)
+        else:
+            trainer = Trainer(model, tokenizer, run_config, train_data, validation_data, show_progress=show_progress, echo=echo)
+            self.train_result_ = trainer.train(resume=resume)
+        self.model_, self.tokenizer_ = load_model_dir(output_dir)
+        self.backend_ = TorchBackend(self.model_)
+        if validation_data is not None and self._tune_thresholds(validation_data, echo, validation_outputs, show_progress=show_progress):
+            save_model_dir(self.model_, self.tokenizer_, output_dir)
 
     @staticmethod
     def _train_frozen(
@@ -166,7 +191,7 @@ class TextClassifier:
             echo(f"Too few examples to validate (fewer than 2): {', '.join(too_few)}")
         return train, validation
 
-    def _tune_thresholds(self, validation: LabelledData, echo: Any, outputs: dict[str, np.ndarray] | None = None) -> bool:
+    def _tune_thresholds(self, validation: LabelledData, echo: Any, outputs: dict[str, np.ndarray] | None = None, *, show_progress: bool = False) -> bool:
         """Tune per-label thresholds of multilabel heads on validation data (predicted now
         unless `outputs` holds the fitted model's predictions already); True if any changed."""
         backend, tokenizer = self._fitted()
@@ -174,7 +199,7 @@ class TextClassifier:
         if not heads:
             return False
         if outputs is None:
-            outputs = predict_outputs(backend, tokenizer, validation.texts).outputs
+            outputs = predict_outputs(backend, tokenizer, validation.texts, show_progress=show_progress).outputs
         specs = dict(backend.specs)
         for spec in heads:
             target = validation.targets[spec.name]
@@ -220,11 +245,11 @@ class TextClassifier:
                 raise DataError(f"text {i} is {'empty' if isinstance(text, str) else type(text).__name__}; expected a non-empty string")
         return predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
 
-    def evaluate(self, data: Source, *, batch_size: int = 64) -> dict[str, dict[str, Any]]:
+    def evaluate(self, data: Source, *, batch_size: int = 64, show_progress: bool = False) -> dict[str, dict[str, Any]]:
         """Metrics per head on a labelled file or list of records (see docs/metrics)."""
         backend, tokenizer = self._fitted()
         labelled, _ = self._load(data, list(backend.specs.values()), split="test")
-        predictions = predict_outputs(backend, tokenizer, labelled.texts, batch_size=batch_size)
+        predictions = predict_outputs(backend, tokenizer, labelled.texts, batch_size=batch_size, show_progress=show_progress)
         return evaluate_outputs(backend.specs, predictions.outputs, labelled)
 
     def predict_records(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> list[dict[str, Any]]:
@@ -233,27 +258,33 @@ class TextClassifier:
         predictions = self._predict(texts, batch_size, show_progress=show_progress)
         return to_records(self.heads_, predictions, texts)
 
-    def predict_file_to_jsonl(self, source: str | Path, output: str | Path, *, batch_size: int = 64, chunk_size: int = 4096) -> tuple[int, int]:
+    def predict_file_to_jsonl(
+        self, source: str | Path, output: str | Path, *, batch_size: int = 64, chunk_size: int = 4096, show_progress: bool = False
+    ) -> tuple[int, int]:
         """Predict every text of a file of any size into a JSONL file, chunk by chunk.
 
-        The output appears (atomically) only once complete. Returns (texts, truncated).
+        The output appears (atomically) only once complete; it may not be the input file.
+        Returns (texts, truncated).
         """
         import os
 
         backend, tokenizer = self._fitted()
         output = Path(output)
+        check_output_file(output, kind="predictions", inputs=[Path(source)])
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(f".{output.name}.tmp")
         count = truncated = 0
         data = self.config.data
+        total = count_records(source) if show_progress else 0
         try:
-            with tmp.open("w", encoding="utf-8") as handle:
+            with tmp.open("w", encoding="utf-8") as handle, progress(total, "Predicting file", enabled=show_progress) as advance:
                 for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size):
-                    predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size)
+                    predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
                     for record in to_records(backend.specs, predictions, texts):
                         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                     count += len(texts)
                     truncated += int(predictions.truncated.sum())
+                    advance(len(texts))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, output)
@@ -315,14 +346,6 @@ class TextClassifier:
         if self.backend_ is None:
             raise NotFittedError("This TextClassifier is not fitted yet; call fit() or TextClassifier.load() first.")
         return self.backend_, self.tokenizer_
-
-
-def _check_output_dir(output_dir: Path, resume: bool) -> None:
-    if not resume and (latest_checkpoint(output_dir) is not None or (output_dir / "model.safetensors").exists()):
-        raise ConfigError(
-            f"output_dir {str(output_dir)!r} already holds a model or checkpoints. Pass --resume "
-            "(resume=True) to continue that run, or choose another output_dir."
-        )
 
 
 def _target_stats(specs: list[HeadSpec], data: LabelledData) -> dict[str, list[float]]:

@@ -76,13 +76,13 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         raise
 
 
-def publish_files(source: Path, target: Path) -> None:
+def publish_files(source: Path, target: Path) -> list[str]:
     """Move every file of `source` into `target`, each by an atomic rename.
 
     Used for the model directory, which also holds `checkpoints/` and logs and
     so cannot be swapped as a whole. Each file is whole at every moment; the
     weights go last, and a config and weights from two saves of one run
-    describe the same architecture, so the pair always loads.
+    describe the same architecture, so the pair always loads. Returns the names moved.
     """
     target.mkdir(parents=True, exist_ok=True)
     fsync_tree(source)
@@ -91,3 +91,4 @@ def publish_files(source: Path, target: Path) -> None:
         os.replace(file, target / file.name)
     fsync_dir(target)
     shutil.rmtree(source, ignore_errors=True)
+    return [file.name for file in files]

@@ -44,6 +44,7 @@ def run_heads(
     *,
     batch_size: int = 64,
     show_progress: bool = False,
+    description: str = "Predicting",
 ) -> dict[str, np.ndarray]:
     """Raw head outputs (logits, standardised values) for pre-tokenised texts, in input order."""
     n = len(tokens.input_ids)
@@ -52,7 +53,7 @@ def run_heads(
     model.eval()
     batches = sorted_batches(tokens.lengths, batch_size)
     try:
-        with torch.inference_mode(), progress(len(batches), "Predicting", enabled=show_progress) as advance:
+        with torch.inference_mode(), progress(len(batches), description, enabled=show_progress) as advance:
             for indices, batch in iterate(tokens, batches, pad_id):
                 device = next(model.parameters()).device
                 for name, values in model(**{k: v.to(device) for k, v in batch.items()}).items():

@@ -1,10 +1,16 @@
-"""Progress bars for long steps (rich), off when not wanted."""
+"""Progress bars for long steps (rich, on stderr), off when not wanted.
+
+Bars nest: a step that starts while another bar is shown (validation during
+training) adds its own line to the display already on screen, since a
+terminal holds one live display at a time, and removes it when done.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -14,13 +20,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+_active: list[Progress] = []
 
-@contextmanager
-def progress(total: int, description: str, *, enabled: bool = True) -> Iterator[Callable[..., None]]:
-    """Context manager yielding `advance(n=1, **fields)`; a no-op when disabled."""
-    if not enabled:
-        yield lambda *args, **kwargs: None
-        return
+
+def _new_display() -> Progress:
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -30,13 +33,34 @@ def progress(total: int, description: str, *, enabled: bool = True) -> Iterator[
         TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"),
     )
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task(description, total=total, info="")
+    # stderr: stdout stays clean for what a command outputs (tables, JSON records).
+    return Progress(*columns, console=Console(stderr=True), transient=False)
 
-        def advance(n: int = 1, info: str | None = None) -> None:
-            if info is None:
-                bar.advance(task, n)
-            else:
-                bar.update(task, advance=n, info=info)
 
+@contextmanager
+def progress(total: int, description: str, *, enabled: bool = True) -> Iterator[Callable[..., None]]:
+    """Context manager yielding `advance(n=1, info=None)`; a no-op when disabled."""
+    if not enabled:
+        yield lambda *args, **kwargs: None
+        return
+    nested = bool(_active)
+    display = _active[-1] if nested else _new_display()
+    if not nested:
+        display.start()
+        _active.append(display)
+    task = display.add_task(description, total=total, info="")
+
+    def advance(n: int = 1, info: str | None = None) -> None:
+        if info is None:
+            display.advance(task, n)
+        else:
+            display.update(task, advance=n, info=info)
+
+    try:
         yield advance
+    finally:
+        if nested:
+            display.remove_task(task)
+        else:
+            _active.pop()
+            display.stop()

@@ -13,6 +13,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from textheads.errors import ModelLoadError, SaveError
 from textheads.io import publish_files
 from textheads.model import TextHeadsModel, register_auto_classes
+from textheads.ownership import claim_folder, record_files, refuse_foreign_folder
 
 _TMP_PREFIX = ".tmp-model-"
 # The folders `save_model_dir` writes in (tempfile's 8 random characters), as a killed save leaves them.
@@ -22,18 +23,22 @@ _PARTIAL = re.compile(re.escape(_TMP_PREFIX) + r"[a-z0-9_]{8}")
 def save_model_dir(model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, path: str | Path) -> None:
     """Write the model directory; each file is replaced atomically.
 
+    `path` must be new, empty or textheads' own (a model directory or run): a folder
+    of someone else's is refused, since saving would replace its `config.json`.
     Files are written to a temporary folder inside `path` first; an interruption (Ctrl-C, a full
-    disk) removes it, and a `SaveError` says what failed."""
+    disk) removes it, and a `SaveError` says what failed.
+    """
     path = Path(path)
+    refuse_foreign_folder(path, option="folder to save the model in")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        claim_folder(path, "save")
         tmp = Path(tempfile.mkdtemp(dir=path, prefix=_TMP_PREFIX))
     except OSError as exc:
         raise SaveError(f"cannot save the model to {path}: {exc}") from None
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        publish_files(tmp, path)
+        record_files(path, publish_files(tmp, path))
     except (OSError, SafetensorError) as exc:
         raise SaveError(f"cannot save the model to {path}: {exc} (is the disk full?)") from None
     finally:

@@ -1,13 +1,19 @@
-"""The `textheads` command: a thin layer over the library, one module per verb."""
+"""The `textheads` command: a thin layer over the library, one module per verb.
+
+Nothing heavy is imported before the command line is parsed, so `--help`,
+`--version` and usage errors answer at once; each command imports the library
+(torch, transformers) in its body.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
+from textheads import __version__
 from textheads.errors import TextheadsError
 
 app = typer.Typer(
@@ -19,6 +25,19 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"textheads {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Train, evaluate and use text classifiers with many heads on one shared encoder."""
+
+
 def _register() -> None:
     from textheads.cli import demo, evaluate, export, predict, serve, train
 
@@ -26,33 +45,46 @@ def _register() -> None:
         module.register(app)
 
 
+_register()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit code (2 for bad input, with a one-paragraph message)."""
-    _register()
-    _quiet_transformers()
-    err = Console(stderr=True)
-    try:
-        result = app(args=argv, prog_name="textheads", standalone_mode=False)
-    except TextheadsError as exc:
-        err.print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    """Run the CLI; return the exit code.
+
+    0 on success; 2 for a usage error (the usage and one line, printed by the
+    command-line parser itself, so this holds whatever typer and click versions
+    are installed) and for bad input (one message naming what is wrong and where);
+    130 when interrupted. Never a traceback for either.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:  # the help, as a usage error (click before 8.2 would exit 0)
+        _exit_code_of(["--help"])
         return 2
-    except click.exceptions.Abort:
-        err.print("Aborted.")
+    return _exit_code_of(args)
+
+
+def _exit_code_of(args: list[str]) -> int:
+    try:
+        # Standalone mode: the parser reports its own usage errors and exits with their code.
+        app(args=args, prog_name="textheads", standalone_mode=True)
+    except SystemExit as exc:
+        return _exit_code(exc.code)
+    except TextheadsError as exc:
+        Console(stderr=True).print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        Console(stderr=True).print("Interrupted.")
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    return result if isinstance(result, int) else 0
+    return 0
 
 
-def _quiet_transformers() -> None:
-    # The CLI prints its own progress; transformers' weight-loading bars are noise here.
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # sys.exit("message") convention
+    return 1
 
 
 def run() -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from textheads.cli._common import Quiet, quiet_library_logs
 from textheads.errors import ConfigError
 
 DEMO_TEXTS = [
@@ -17,41 +18,42 @@ DEMO_TEXTS = [
     "If you sit at a desk all day, get up every hour, stretch, and see a doctor if the back pain lasts.",
     "Haha, that thread made my day. Thanks for sharing!",
 ]
+DEMO_PURPOSE = "demo"
 
 
 def example_dir() -> Path:
-    """The `examples/advice` folder of the source checkout."""
-    path = Path(__file__).resolve().parents[3] / "examples" / "advice"
+    """The advice example (config and data), shipped inside the package."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "advice"
     if not (path / "config.yaml").is_file():
-        raise ConfigError(
-            f"the demo data is not at {path}: the demo runs from a source checkout installed "
-            "with `pip install -c constraints.txt -e .`"
-        )
+        raise ConfigError(f"the demo data is missing from the installed package (expected {path}); reinstall textheads")
     return path
 
 
 def demo(
-    output_dir: Annotated[Path, typer.Option(help="Where to write the demo model.")] = Path("runs/demo"),
-    epochs: Annotated[float | None, typer.Option(help="Override the example's epochs.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    output_dir: Annotated[Path, typer.Option(help="Where to write the demo model (a new folder, or one an earlier demo wrote).")] = Path("runs/demo"),
+    epochs: Annotated[float | None, typer.Option(min=0.01, help="Override the example's epochs.")] = None,
+    quiet: Quiet = False,
 ) -> int:
-    """Train the three-head advice example (multilabel + multiclass + regression) on the
-    bundled default encoder, evaluate it on its test split, and predict a few new texts."""
-    import shutil
-
+    """Train the three-head advice example (multilabel + multiclass + regression) on the bundled default encoder, evaluate it on its test split, and predict a few new texts."""
+    quiet_library_logs()
     from textheads.classifier import TextClassifier
     from textheads.cli.evaluate import print_metrics
     from textheads.cli.predict import print_tables
     from textheads.config import load_config
+    from textheads.ownership import claim_folder, is_empty, read_marker
 
     folder = example_dir()
     overrides = [f"output_dir={output_dir}"] + ([f"train.epochs={epochs}"] if epochs else [])
     config = load_config(folder / "config.yaml", overrides)
-    shutil.rmtree(output_dir, ignore_errors=True)  # the demo always starts afresh
+    # The demo starts afresh, but replaces only a folder an earlier demo wrote.
+    earlier_demo = (read_marker(output_dir) or {}).get("purpose") == DEMO_PURPOSE
+    if not is_empty(output_dir) and not earlier_demo:
+        raise ConfigError(f"{output_dir} exists and was not written by `textheads demo`, so it is left as it is: choose another --output-dir")
+    claim_folder(output_dir, DEMO_PURPOSE)
     typer.echo(f"Training on {config.data.train} with heads {', '.join(config.heads)} (encoder: {config.model.encoder})")
-    clf = TextClassifier.from_config(config).fit(show_progress=not quiet)
+    clf = TextClassifier.from_config(config).fit(overwrite=earlier_demo, show_progress=not quiet)
     typer.echo(f"\nModel saved to {output_dir}. Evaluating on {config.data.test}:")
-    print_metrics(clf.evaluate(config.data.test), title=f"Test: {config.data.test}", per_label=True)
+    print_metrics(clf.evaluate(config.data.test, show_progress=not quiet), title=f"Test: {config.data.test}", per_label=True)
     typer.echo("\nPredictions for new texts:")
     print_tables(clf.heads_, clf.predict_records(DEMO_TEXTS))
     typer.echo(f"\nTry it yourself:  textheads predict {output_dir} \"your text here\"")

@@ -1,4 +1,4 @@
-"""`textheads evaluate MODEL_DIR DATA_FILE [--output metrics.json]`."""
+"""`textheads evaluate MODEL_DIR DATA_FILE [--output metrics.json | --json]`."""
 
 from __future__ import annotations
 
@@ -9,21 +9,34 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from textheads.evaluation import summary
+from textheads.cli._common import Quiet, quiet_library_logs
 
 
 def evaluate(
-    model_dir: Annotated[Path, typer.Argument(help="A trained model directory.")],
+    model_dir: Annotated[Path, typer.Argument(help="A trained model directory or ONNX export.")],
     data_file: Annotated[Path, typer.Argument(help="Labelled CSV, TSV, JSONL or Parquet file.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write all metrics as JSON here.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write all metrics as JSON to this file ('-': to stdout, instead of the tables).")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Write all metrics as JSON to stdout instead of the tables (same as --output -).")] = False,
     per_label: Annotated[bool, typer.Option("--per-label/--no-per-label", help="Print the per-label report.")] = True,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder pass.")] = 64,
+    quiet: Quiet = False,
 ) -> int:
     """Score a model on labelled data, per head."""
+    quiet_library_logs()
+    import json
+
     from textheads.classifier import TextClassifier
     from textheads.io import write_json_atomic
+    from textheads.ownership import check_output_file
 
+    to_stdout = json_ or str(output) == "-"
+    if output is not None and not to_stdout:
+        check_output_file(output, kind="metrics", inputs=[data_file], model_dir=model_dir)
     clf = TextClassifier.load(model_dir)
-    metrics = clf.evaluate(data_file)
+    metrics = clf.evaluate(data_file, batch_size=batch_size, show_progress=not quiet)
+    if to_stdout:
+        typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
+        return 0
     print_metrics(metrics, title=f"{data_file}", per_label=per_label)
     if output is not None:
         write_json_atomic(output, metrics)
@@ -33,6 +46,8 @@ def evaluate(
 
 def print_metrics(metrics: dict[str, dict[str, Any]], *, title: str, per_label: bool = True) -> None:
     """A headline table, then a per-label table for each classification head."""
+    from textheads.evaluation import summary
+
     console = Console()
     table = Table(title=title, title_justify="left")
     table.add_column("head.metric")

@@ -10,28 +10,35 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from textheads.cli._common import Quiet, quiet_library_logs
 from textheads.errors import ConfigError
 
 
 def predict(
-    model_dir: Annotated[Path, typer.Argument(help="A trained model directory.")],
+    model_dir: Annotated[Path, typer.Argument(help="A trained model directory or ONNX export.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
     input_file: Annotated[Path | None, typer.Option("--input", "-i", help="CSV, TSV, JSONL or Parquet file of texts.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write one JSON record per text here.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Texts per encoder pass.")] = 64,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder pass.")] = 64,
+    quiet: Quiet = False,
 ) -> int:
     """Print a table per text and head, or stream a file's predictions to JSONL."""
-    from textheads.classifier import TextClassifier
-
     if not texts and input_file is None:
         raise ConfigError("give texts to classify, or --input FILE")
+    if output is not None:
+        from textheads.ownership import check_output_file
+
+        check_output_file(output, kind="predictions", inputs=[input_file] if input_file else [], model_dir=model_dir)
+    quiet_library_logs()
+    from textheads.classifier import TextClassifier
+
     clf = TextClassifier.load(model_dir)
     if input_file is not None and output is not None:
-        count, truncated = clf.predict_file_to_jsonl(input_file, output, batch_size=batch_size)
+        count, truncated = clf.predict_file_to_jsonl(input_file, output, batch_size=batch_size, show_progress=not quiet)
         typer.echo(f"Wrote {count} predictions to {output} ({truncated} texts truncated at max_length)")
         return 0
     if input_file is not None:
-        records = clf.predict_file(input_file, batch_size=batch_size, show_progress=False)
+        records = clf.predict_file(input_file, batch_size=batch_size, show_progress=not quiet)
     else:
         records = clf.predict_records(list(texts or []), batch_size=batch_size)
     if output is not None:

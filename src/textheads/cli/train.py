@@ -1,4 +1,4 @@
-"""`textheads train CONFIG [--set key=value ...] [--resume]`."""
+"""`textheads train CONFIG [--set key=value ...] [--output-dir DIR] [--resume | --overwrite]`."""
 
 from __future__ import annotations
 
@@ -7,21 +7,29 @@ from typing import Annotated
 
 import typer
 
+from textheads.cli._common import Quiet, quiet_library_logs
+
 
 def train(
     config: Annotated[Path, typer.Argument(help="YAML run config (see docs/configuration.md).")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key, e.g. --set train.epochs=1.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in output_dir.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Where to write the model (overrides output_dir in the config; default runs/CONFIG-NAME).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the output folder from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the textheads run in the output folder (never a folder textheads did not write).")] = False,
+    quiet: Quiet = False,
 ) -> int:
-    """Train a model; the best one is saved as output_dir."""
+    """Train a model; the best one is saved as the output folder, with its test metrics when the config names a test file."""
+    quiet_library_logs()
     from textheads.classifier import TextClassifier
     from textheads.config import load_config
+    from textheads.io import write_json_atomic
 
     run_config = load_config(config, set_ or [])
-    if run_config.output_dir is None:
+    if output_dir is not None:
+        run_config = run_config.model_copy(update={"output_dir": str(output_dir)})
+    elif run_config.output_dir is None:
         run_config = run_config.model_copy(update={"output_dir": str(Path("runs") / config.stem)})
-    clf = TextClassifier.from_config(run_config).fit(resume=resume, show_progress=not quiet)
+    clf = TextClassifier.from_config(run_config).fit(resume=resume, overwrite=overwrite, show_progress=not quiet)
     result = clf.train_result_
     assert result is not None
     best = f"{run_config.train.metric} = {result.best_metric:.4f} at step {result.best_step}" if result.best_metric is not None else f"step {result.best_step}"
@@ -29,7 +37,9 @@ def train(
     if run_config.data.test is not None:
         from textheads.cli.evaluate import print_metrics
 
-        print_metrics(clf.evaluate(run_config.data.test), title=f"Test: {run_config.data.test}")
+        metrics = clf.evaluate(run_config.data.test, show_progress=not quiet)
+        write_json_atomic(Path(result.output_dir) / "test_metrics.json", metrics)
+        print_metrics(metrics, title=f"Test: {run_config.data.test} (also in {Path(result.output_dir) / 'test_metrics.json'})")
     return 0
 
 

@@ -323,7 +323,7 @@ class Trainer:
         """Headline metrics of every head on the validation data (thresholds tuned on it), the
         weighted validation `loss`, and the outputs they were computed from."""
         assert self.validation_data is not None and self.validation_tokens is not None
-        raw = run_heads(self.model, self.validation_tokens, self.pad_id, batch_size=max(64, self.settings.batch_size))
+        raw = run_heads(self.model, self.validation_tokens, self.pad_id, batch_size=max(64, self.settings.batch_size), show_progress=self.show_progress, description="Validating")
         outputs = to_user_outputs(self.model, raw)
         metrics: dict[str, Any] = evaluate_outputs(self.model.specs, outputs, self.validation_data, tune_thresholds=True, detailed=False)
         targets = self.validation_targets
