@@ -121,7 +121,7 @@ def test_ctrl_c_during_a_model_save_leaves_no_temporary_copy(quick, tmp_path: Pa
     # SIGINT once the weights are in the temporary folder, before its files are moved in place.
     raw = quick("interrupted", max_steps=1, batch_size=48)
     run = _child(["train", str(_config(tmp_path, raw)), "--quiet"], stop_at="io.py:publish_files:1", signal_name="SIGINT")
-    assert run.returncode != 0, run.stdout + run.stderr
+    assert run.returncode == 130, run.stdout + run.stderr
     assert _leftovers(tmp_path / "interrupted") == []
     assert complete_checkpoints(tmp_path / "interrupted") == []
 
