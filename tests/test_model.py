@@ -74,7 +74,7 @@ def test_save_then_load_gives_identical_predictions(fitted: TextClassifier, tmp_
 
 
 def test_thresholds_are_stored_and_overridable(fitted: TextClassifier, tmp_path: Path) -> None:
-    fitted.set_thresholds("topics", {"code": 0.0, "cook": 1.01, "health": 1.01})
+    fitted.set_thresholds("topics", {"code": 0.0, "cook": 1.0, "health": 1.0})
     assert fitted.predict(["anything"])[0]["topics"] == ["code"]
     fitted.save(tmp_path / "m")
     assert TextClassifier.load(tmp_path / "m").predict(["anything"])[0]["topics"] == ["code"]

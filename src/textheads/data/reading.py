@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,14 @@ def read_records(path: str | Path) -> Iterator[tuple[int, Record]]:
     fmt = file_format(path)
     if not path.is_file():
         raise DataError("file not found", path=str(path))
-    if fmt == "jsonl":
-        yield from _read_jsonl(path)
-    elif fmt in ("csv", "tsv"):
-        yield from _read_delimited(path, "," if fmt == "csv" else "\t")
-    else:
+    if fmt == "parquet":
         yield from _read_parquet(path)
+        return
+    with _utf8_only(path):
+        if fmt == "jsonl":
+            yield from _read_jsonl(path)
+        else:
+            yield from _read_delimited(path, "," if fmt == "csv" else "\t")
 
 
 def header_columns(path: str | Path) -> list[str] | None:
@@ -51,7 +54,7 @@ def header_columns(path: str | Path) -> list[str] | None:
     path = Path(path)
     fmt = file_format(path)
     if fmt in ("csv", "tsv"):
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with _utf8_only(path), path.open(encoding="utf-8-sig", newline="") as handle:
             return next(csv.reader(handle, delimiter="," if fmt == "csv" else "\t"), [])
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -60,8 +63,42 @@ def header_columns(path: str | Path) -> list[str] | None:
     return None
 
 
+def undecodable_line(path: Path) -> tuple[int, str]:
+    """(1-based line, description) of the first bytes in a file that are not UTF-8.
+
+    Lines end at \\n, \\r\\n or a lone \\r, as Python's text files (and editors) count them.
+    """
+    with path.open("rb") as handle:
+        start = handle.read(2)
+        if start in (b"\xff\xfe", b"\xfe\xff"):
+            return 1, "the file is UTF-16 (its byte-order mark says so), not UTF-8"
+        handle.seek(0)
+        line = 1
+        for chunk in handle:  # ends at b"\n"; a UTF-8 character never holds a \n or \r byte
+            for piece in chunk.splitlines(keepends=True):
+                try:
+                    piece.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    character = len(piece[: exc.start].decode("utf-8")) + 1
+                    return line, f"byte 0x{piece[exc.start]:02x} at character {character} is not UTF-8"
+                line += 1
+    return line, "the text is not UTF-8"
+
+
+@contextmanager
+def _utf8_only(path: Path) -> Iterator[None]:
+    """Turn a decoding error while reading `path` into a DataError naming its line."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        line, problem = undecodable_line(path)
+        excel = " (in Excel: Save As 'CSV UTF-8')" if path.suffix.lower() in (".csv", ".tsv") else ""
+        raise DataError(f"{problem}; save the file as UTF-8{excel}", path=str(path), line=line) from None
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[int, Record]]:
-    with path.open(encoding="utf-8") as handle:
+    # utf-8-sig: a byte-order mark (as Windows tools write) is not part of the first record.
+    with path.open(encoding="utf-8-sig") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -73,6 +110,8 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Record]]:
                     path=str(path),
                     line=line_number,
                 ) from None
+            except ValueError as exc:  # an integer of more digits than Python converts
+                raise DataError(f"not readable JSON: {exc}", path=str(path), line=line_number) from None
             if not isinstance(record, dict):
                 raise DataError(
                     f"expected a JSON object per line; got {type(record).__name__}",
