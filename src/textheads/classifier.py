@@ -14,9 +14,9 @@ import numpy as np
 from textheads import __version__
 from textheads.backends import Backend, TorchBackend, load_backend
 from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config, dump_config
-from textheads.data.dataset import LabelledData, Source, iter_text_chunks, load_labelled, load_texts
+from textheads.data.dataset import LabelledData, Source, iter_text_chunks, load_labelled, load_texts, require_labelled_rows
 from textheads.data.split import stratified_split
-from textheads.encoder import load_encoder
+from textheads.encoder import check_max_length, load_encoder
 from textheads.errors import ConfigError, DataError, NotFittedError
 from textheads.evaluation import evaluate_outputs
 from textheads.io import write_text_atomic
@@ -302,13 +302,13 @@ class TextClassifier:
         return clf
 
     def set_thresholds(self, head: str, thresholds: float | Mapping[str, float]) -> None:
-        """Override a multilabel head's decision thresholds (one value, or per label)."""
+        """Override a multilabel head's decision thresholds: one value for every label, or
+        some labels' values (the other labels keep theirs). Each lies in [0, 1]."""
         backend, _ = self._fitted()
         specs = dict(backend.specs)
         if head not in specs:
             raise ConfigError(f"no head named {head!r}; heads are {sorted(specs)}")
-        value = thresholds if isinstance(thresholds, (int, float)) else dict(thresholds)
-        specs[head] = HeadSpec.model_validate({**specs[head].model_dump(), "threshold": value})
+        specs[head] = specs[head].with_thresholds(thresholds)
         backend.specs = specs
 
     def _fitted(self) -> tuple[Backend, Any]:
@@ -337,7 +337,11 @@ def _target_stats(specs: list[HeadSpec], data: LabelledData) -> dict[str, list[f
 
 
 def _build_model(config: RunConfig, specs: list[HeadSpec], train_data: LabelledData) -> tuple[TextHeadsModel, Any]:
+    # Reading the file found a label for every head; holding out validation rows may
+    # have taken a head's last ones (its targets would then have no mean: NaN outputs).
+    require_labelled_rows(train_data, specs, after_split=True)
     encoder, tokenizer = load_encoder(config.model.encoder)
+    check_max_length(config.model.max_length, encoder, tokenizer, config.model.encoder)
     model_config = TextHeadsConfig(
         encoder=encoder.config.to_dict(),
         encoder_name=config.model.encoder,
