@@ -843,3 +843,48 @@ def test_empty_jsonl_has_no_texts_to_predict(tmp_path: Path) -> None:
     assert load_texts(path, ["text"]) == []
     with pytest.raises(DataError, match=where(path) + "the file has no data rows"):
         load(path)
+
+
+# ----------------------------------------------------------------------------- files a new user writes
+
+
+def test_repeated_header_column_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text,level,level\na,mid,junior\n", encoding="utf-8")
+    with pytest.raises(DataError, match=where(path, 1) + re.escape("the header names column(s) ['level'] more than once")):
+        load(path, [level_head()])
+
+
+def test_csv_cell_over_the_csv_field_limit_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text,level\na,mid\n" + "x" * 200_000 + ",mid\n", encoding="utf-8")
+    with pytest.raises(DataError, match=where(path, 3) + r"not readable as CSV \(field larger than field limit .*needs a JSONL or Parquet file"):
+        load(path, [level_head()])
+
+
+def test_json_array_file_is_told_apart_from_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps([GOOD, GOOD], indent=1), encoding="utf-8")
+    with pytest.raises(DataError, match=where(path, 1) + r"not valid JSON .*expected one JSON object per line \(JSON Lines\), not a JSON array"):
+        load(path)
+
+
+def test_file_that_is_not_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "train.parquet"
+    path.write_text("text,level\n", encoding="utf-8")
+    with pytest.raises(DataError, match=where(path) + "not a readable Parquet file"):
+        load(path, [level_head()])
+    with pytest.raises(DataError, match=where(path) + "not a readable Parquet file"):
+        list(iter_text_chunks(path, ["text"]))
+
+
+def test_decimal_comma_gets_a_hint() -> None:
+    with pytest.raises(DataError, match=re.escape("column 'score': expected a number; got '3,5' (write decimals with a point: 3.5)")):
+        load([{"text": "a", "score": "3,5"}], [score_head()])
+
+
+def test_semicolon_separated_csv_gets_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text;level\na;mid\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"the file has columns \['text;level'\].*the file seems split by ';'; textheads reads ',' in \.csv and tabs in \.tsv"):
+        load(path, [level_head()])

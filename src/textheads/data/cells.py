@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from textheads.specs import HeadSpec, is_number
@@ -83,7 +84,9 @@ def _number(value: Any) -> Any:
     try:
         number = float(value.strip() if isinstance(value, str) else value)
     except ValueError:
-        raise CellError(f"expected a number; got {_short(value)}") from None
+        comma = isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+,\d+\s*", value)
+        hint = f" (write decimals with a point: {value.strip().replace(',', '.')})" if comma else ""
+        raise CellError(f"expected a number; got {_short(value)}{hint}") from None
     except OverflowError:  # an int of hundreds of digits
         number = FLOAT32_MAX * 2
     if math.isnan(number):

@@ -92,9 +92,19 @@ def check_columns(path: str, required: Iterable[str], records: list[tuple[int, R
         if column not in present:
             raise DataError(
                 f"column {column!r} not found; the file has columns {sorted(present)}. "
-                "Set the column name in the config (data.text, or heads.NAME.column).",
+                f"Set the column name in the config (data.text, or heads.NAME.column).{_delimiter_hint(header)}",
                 path=path,
             )
+
+
+def _delimiter_hint(header: list[str] | None) -> str:
+    # One column whose name holds a ';' (or tab, or comma) is a file split by another delimiter.
+    if header is None or len(header) != 1:
+        return ""
+    found = [name for name, char in (("';'", ";"), ("tabs", "\t"), ("','", ","), ("'|'", "|")) if char in header[0]]
+    if not found:
+        return ""
+    return f" The header reads as one column: the file seems split by {found[0]}; textheads reads ',' in .csv and tabs in .tsv files."
 
 
 def _join_text(record: Record, columns: Sequence[str], separator: str) -> str | tuple[str, str]:
