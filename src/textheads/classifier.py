@@ -14,10 +14,10 @@ import numpy as np
 from textheads import __version__
 from textheads.backends import Backend, TorchBackend, load_backend
 from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config, dump_config
-from textheads.data.dataset import LabelledData, Source, iter_text_chunks, load_labelled, load_texts
+from textheads.data.dataset import LabelledData, Source, iter_text_chunks, load_labelled, load_texts, require_labelled_rows
 from textheads.data.reading import count_records
 from textheads.data.split import stratified_split
-from textheads.encoder import load_encoder
+from textheads.encoder import check_max_length, load_encoder
 from textheads.errors import ConfigError, DataError, NotFittedError
 from textheads.evaluation import evaluate_outputs
 from textheads.io import write_text_atomic
@@ -124,12 +124,15 @@ class TextClassifier:
         specs = [resolve_auto_weights(s, train_data.targets[s.name].values, train_data.targets[s.name].mask) for s in specs]
         digests = {"train": data_digest(train_data), **({"validation": data_digest(validation_data)} if validation_data is not None else {})}
 
+        run_config = config.model_copy(update={"heads": {s.name: s for s in specs}})
+        seed_everything(config.train.seed)  # before the heads are initialised
+        model, tokenizer = _build_model(run_config, specs, train_data)  # config errors before any file is written
         temporary = config.output_dir is None
         output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
-        run_config = config.model_copy(update={"heads": {s.name: s for s in specs}, "output_dir": str(output_dir)})
+        run_config = run_config.model_copy(update={"output_dir": str(output_dir)})
         try:
             with open_run_folder(output_dir, run_config, digests, resume=resume, overwrite=overwrite, echo=echo):
-                self._train(run_config, specs, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo)
+                self._train(model, tokenizer, run_config, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo)
         finally:
             if temporary:
                 shutil.rmtree(output_dir, ignore_errors=True)
@@ -137,8 +140,9 @@ class TextClassifier:
 
     def _train(
         self,
+        model: TextHeadsModel,
+        tokenizer: Any,
         run_config: RunConfig,
-        specs: list[HeadSpec],
         train_data: LabelledData,
         validation_data: LabelledData | None,
         *,
@@ -148,8 +152,6 @@ class TextClassifier:
     ) -> None:
         """Train into the prepared `run_config.output_dir`, load the best model, tune thresholds."""
         output_dir = Path(run_config.output_dir or ".")
-        seed_everything(run_config.train.seed)  # before the heads are initialised
-        model, tokenizer = _build_model(run_config, specs, train_data)
         write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
         validation_outputs = None
         if run_config.train.freeze == "encoder" and not model.reads_tokens:
@@ -333,13 +335,13 @@ class TextClassifier:
         return clf
 
     def set_thresholds(self, head: str, thresholds: float | Mapping[str, float]) -> None:
-        """Override a multilabel head's decision thresholds (one value, or per label)."""
+        """Override a multilabel head's decision thresholds: one value for every label, or
+        some labels' values (the other labels keep theirs). Each lies in [0, 1]."""
         backend, _ = self._fitted()
         specs = dict(backend.specs)
         if head not in specs:
             raise ConfigError(f"no head named {head!r}; heads are {sorted(specs)}")
-        value = thresholds if isinstance(thresholds, (int, float)) else dict(thresholds)
-        specs[head] = HeadSpec.model_validate({**specs[head].model_dump(), "threshold": value})
+        specs[head] = specs[head].with_thresholds(thresholds)
         backend.specs = specs
 
     def _fitted(self) -> tuple[Backend, Any]:
@@ -360,7 +362,11 @@ def _target_stats(specs: list[HeadSpec], data: LabelledData) -> dict[str, list[f
 
 
 def _build_model(config: RunConfig, specs: list[HeadSpec], train_data: LabelledData) -> tuple[TextHeadsModel, Any]:
+    # Reading the file found a label for every head; holding out validation rows may
+    # have taken a head's last ones (its targets would then have no mean: NaN outputs).
+    require_labelled_rows(train_data, specs, after_split=True)
     encoder, tokenizer = load_encoder(config.model.encoder)
+    check_max_length(config.model.max_length, encoder, tokenizer, config.model.encoder)
     model_config = TextHeadsConfig(
         encoder=encoder.config.to_dict(),
         encoder_name=config.model.encoder,
