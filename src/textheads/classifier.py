@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +260,20 @@ class TextClassifier:
         predictions = self._predict(texts, batch_size, show_progress=show_progress)
         return to_records(self.heads_, predictions, texts)
 
+    def iter_file_records(
+        self, source: str | Path, *, batch_size: int = 64, chunk_size: int = 4096, show_progress: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """`predict_records` for every text of a file of any size, read and predicted chunk
+        by chunk, in file order. The whole file is checked before the first record."""
+        backend, tokenizer = self._fitted()
+        data = self.config.data
+        total = count_records(source) if show_progress else 0
+        with progress(total, "Predicting file", enabled=show_progress) as advance:
+            for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size):
+                predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
+                yield from to_records(backend.specs, predictions, texts)
+                advance(len(texts))
+
     def predict_file_to_jsonl(
         self, source: str | Path, output: str | Path, *, batch_size: int = 64, chunk_size: int = 4096, show_progress: bool = False
     ) -> tuple[int, int]:
@@ -270,23 +284,17 @@ class TextClassifier:
         """
         import os
 
-        backend, tokenizer = self._fitted()
         output = Path(output)
         check_output_file(output, kind="predictions", inputs=[Path(source)])
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(f".{output.name}.tmp")
         count = truncated = 0
-        data = self.config.data
-        total = count_records(source) if show_progress else 0
         try:
-            with tmp.open("w", encoding="utf-8") as handle, progress(total, "Predicting file", enabled=show_progress) as advance:
-                for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size):
-                    predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
-                    for record in to_records(backend.specs, predictions, texts):
-                        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    count += len(texts)
-                    truncated += int(predictions.truncated.sum())
-                    advance(len(texts))
+            with tmp.open("w", encoding="utf-8") as handle:
+                for record in self.iter_file_records(source, batch_size=batch_size, chunk_size=chunk_size, show_progress=show_progress):
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    count += 1
+                    truncated += record["truncated"]
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, output)
@@ -325,7 +333,7 @@ class TextClassifier:
         config = model.config if model is not None else backend.config  # type: ignore[attr-defined]
         clf = cls.from_config(
             RunConfig(
-                model=ModelSection(encoder=config.encoder_name or "default", pooling=config.pooling, pool_layers=config.pool_layers, max_length=config.max_text_length),
+                model=ModelSection(encoder=config.encoder_name or "default", pooling=config.pooling, pool_layers=config.pool_layers, max_length=backend.max_length),
                 data=DataSection(text=config.text_columns or "text"),
                 heads=dict(backend.specs),
                 output_dir=str(path),
