@@ -189,3 +189,12 @@ def test_evaluate_json_goes_to_stdout(trained: Path, data_files: dict, capsys: p
 def test_train_writes_test_metrics_beside_the_model(trained: Path) -> None:
     metrics = json.loads((trained / "test_metrics.json").read_text())
     assert set(metrics) == {"topics", "level", "score"} and "rmse" in metrics["score"]
+
+
+def test_predict_input_without_output_streams_records_to_stdout(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "texts.csv"
+    texts = [f"python code {i}" if i % 2 else f"oven pasta {i}" for i in range(9)]
+    source.write_text("text\n" + "".join(f"{t}\n" for t in texts))
+    assert main(["predict", str(trained), "--input", str(source), "-q"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in records] == texts and all("topics" in r for r in records)

@@ -231,6 +231,19 @@ BAD_KEYS = [
     ("model.pooling", "median", "model.pooling", "Input should be 'mean', 'cls', 'max' or 'mean_max'; got 'median'"),
     ("model.max_length", 4, "model.max_length", "Input should be greater than or equal to 8"),
     ("data.text", [], "data.text", "give at least one text column"),
+    ("heads.topics.threshold", 1.5, "heads.topics.threshold", "threshold must be between 0 and 1; got 1.5"),
+    ("heads.topics.threshold", -0.1, "heads.topics.threshold", "threshold must be between 0 and 1; got -0.1"),
+    ("heads.topics.threshold", float("nan"), "heads.topics.threshold", "threshold must be between 0 and 1; got nan"),
+    (
+        "heads.topics.threshold",
+        {"a": float("nan")},
+        "heads.topics.threshold",
+        "threshold of label 'a' must be between 0 and 1; got nan",
+    ),
+    ("heads.topics.threshold", {"a": 2}, "heads.topics.threshold", "threshold of label 'a' must be between 0 and 1; got 2"),
+    ("train.epochs", float("inf"), "train.epochs", "Input should be a finite number; got inf"),
+    ("train.learning_rate", float("nan"), "train.learning_rate", "Input should be a finite number; got nan"),
+    ("heads.level.labels", ["a", float("nan")], "heads.level.labels.1", "Input should be a valid string; got nan"),
 ]
 
 
@@ -606,3 +619,106 @@ def test_override_on_a_non_mapping_config_is_a_config_error(tmp_path: Path) -> N
         load_config(path, ["train.epochs=1"])
     with pytest.raises(ConfigError, match=re.escape(f"{path}: expected a mapping of sections; got list")):
         load_config(path)
+
+
+# ----------------------------------------------------------------------------- inf and NaN
+
+
+def _float_fields() -> list[tuple[str, str]]:
+    """(section, field) of every config field that takes a float, HeadSpec's included."""
+    from textheads.config import DataSection, ModelSection, TrainSection
+
+    fields = []
+    for section, model in (("model", ModelSection), ("data", DataSection), ("train", TrainSection), ("heads.level", HeadSpec)):
+        for name, info in model.model_fields.items():
+            if "float" in str(info.annotation):
+                fields.append((section, name))
+    return fields
+
+
+def test_every_float_field_is_found() -> None:
+    found = {f"{section}.{name}" for section, name in _float_fields()}
+    assert {"train.epochs", "train.max_grad_norm", "data.validation_split", "heads.level.threshold", "heads.level.class_weights"} <= found
+
+
+@pytest.mark.parametrize(("section", "field"), _float_fields())
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")], ids=["inf", "-inf", "nan"])
+def test_every_float_field_refuses_inf_and_nan(section: str, field: str, value: float) -> None:
+    raw = example()
+    spec = HeadSpec.model_fields.get(field)
+    list_field = spec is not None and "list" in str(spec.annotation) and field != "labels"
+    raw_value: Any = [1.0, value, 1.0] if list_field else value
+    node = raw
+    for part in section.split("."):
+        node = node.setdefault(part, {})
+    node[field] = raw_value
+    with pytest.raises(ConfigError, match=re.escape(f"cfg.yaml: {section}.{field}")):
+        build_config(raw, source="cfg.yaml")
+
+
+def test_yaml_inf_and_nan_are_refused_from_a_file_and_from_set(tmp_path: Path) -> None:
+    path = write(tmp_path / "config.yaml", EXAMPLE.replace("epochs: 3", "epochs: .inf"))
+    with pytest.raises(ConfigError, match=key_error(str(path), "train.epochs", "Input should be a finite number; got inf")):
+        load_config(path)
+    path = write(tmp_path / "config.yaml", EXAMPLE)
+    with pytest.raises(ConfigError, match=key_error(str(path), "heads.topics.threshold", "threshold of label 'a' must be between 0 and 1; got nan")):
+        load_config(path, ["heads.topics.threshold={a: .nan}"])
+
+
+def test_threshold_naming_a_label_the_head_does_not_have() -> None:
+    with pytest.raises(ConfigError, match=key_error("cfg.yaml", "heads.topics", re.escape("threshold names ['sprots'], not among the head's labels ['news', 'sports']"))):
+        build_config(edited("heads.topics", {"kind": "multilabel", "labels": ["news", "sports"], "threshold": {"sprots": 0.3}}), source="cfg.yaml")
+
+
+# ----------------------------------------------------------------------------- HeadSpec.with_thresholds
+
+
+def test_with_thresholds_keeps_the_other_labels_thresholds() -> None:
+    spec = HeadSpec(name="t", kind="multilabel", labels=["a", "b", "c"], threshold={"a": 0.2, "b": 0.7, "c": 0.4})
+    assert spec.with_thresholds({"b": 0.6}).thresholds() == [0.2, 0.6, 0.4]
+    assert HeadSpec(name="t", kind="multilabel", labels=["a", "b"], threshold=0.3).with_thresholds({"b": 0.6}).thresholds() == [0.3, 0.6]
+    assert spec.with_thresholds(0.35).thresholds() == [0.35, 0.35, 0.35]
+    assert spec.thresholds() == [0.2, 0.7, 0.4]  # a copy
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"d": 0.5, "a": 0.1}, "head 't' has no label(s) ['d']; its labels are ['a', 'b', 'c']"),
+        ({"a": 1.5}, "head 't': threshold of label 'a' must be between 0 and 1; got 1.5"),
+        ({"a": float("nan")}, "head 't': threshold of label 'a' must be between 0 and 1; got nan"),
+        (-1, "head 't': threshold must be between 0 and 1; got -1"),
+    ],
+)
+def test_with_thresholds_names_an_unknown_label_or_a_value_outside_0_1(value: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        HeadSpec(name="t", kind="multilabel", labels=["a", "b", "c"]).with_thresholds(value)
+
+
+def test_with_thresholds_on_a_head_that_takes_none() -> None:
+    with pytest.raises(ConfigError, match=re.escape("head 's': threshold applies to multilabel heads only")):
+        HeadSpec(name="s", kind="regression").with_thresholds(0.3)
+
+
+# ----------------------------------------------------------------------------- encodings
+
+
+def test_config_that_is_not_utf8_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(EXAMPLE.encode() + "# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: line {EXAMPLE.count(chr(10)) + 1}: byte 0xe9 at character 6 is not UTF-8; save the config as UTF-8")):
+        load_config(path)
+
+
+def test_labels_file_that_is_not_utf8_names_the_file_and_line(tmp_path: Path) -> None:
+    labels = tmp_path / "levels.txt"
+    labels.write_bytes("junior\nm\xe9dium\n".encode("latin-1"))
+    path = write(tmp_path / "config.yaml", yaml.safe_dump({"heads": {"level": {"kind": "multiclass", "labels_file": "levels.txt"}}}))
+    with pytest.raises(ConfigError, match=re.escape(f"heads.level.labels_file: {str(labels)!r}: line 2: byte 0xe9 at character 2 is not UTF-8")):
+        load_config(path)
+
+
+def test_labels_file_with_a_byte_order_mark(tmp_path: Path) -> None:
+    (tmp_path / "levels.txt").write_bytes(b"\xef\xbb\xbfjunior\nsenior\n")
+    path = write(tmp_path / "config.yaml", yaml.safe_dump({"heads": {"level": {"kind": "multiclass", "labels_file": "levels.txt"}}}))
+    assert load_config(path).heads["level"].labels == ["junior", "senior"]

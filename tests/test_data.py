@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from textheads.data import LabelledData, load_labelled, load_texts
+from textheads.data.dataset import iter_text_chunks, require_labelled_rows
 from textheads.errors import DataError
 from textheads.specs import HeadSpec
 
@@ -691,3 +692,199 @@ def test_class_weights_that_do_not_fit_discovered_labels_is_a_data_error(tmp_pat
         + "head 'level' with the labels found in column 'level': class_weights has 3 values for 2 labels",
     ):
         load(path, [head], allow_new_labels=True)
+
+
+# ----------------------------------------------------------------------------- encodings
+
+
+def _table_bytes(delimiter: str, rows: list[list[str]]) -> bytes:
+    return "".join(delimiter.join(row) + "\n" for row in rows).encode("utf-8")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
+def test_file_that_is_not_utf8_names_file_and_line(tmp_path: Path, suffix: str) -> None:
+    latin = "café".encode("latin-1")  # b"caf\xe9": not UTF-8
+    if suffix == ".jsonl":
+        content = (json.dumps(GOOD) + "\n").encode() * 2 + b'{"text": "' + latin + b'", "level": "mid"}\n'
+        line = 3
+    else:
+        delimiter = "," if suffix == ".csv" else "\t"
+        content = _table_bytes(delimiter, [["text", "level"], ["fine", "mid"]]) + latin + f"{delimiter}mid\n".encode()
+        line = 3
+    path = tmp_path / f"train{suffix}"
+    path.write_bytes(content)
+    message = where(path, line) + r"byte 0xe9 at character \d+ is not UTF-8; save the file as UTF-8"
+    with pytest.raises(DataError, match=message):
+        load(path, [level_head()])
+    with pytest.raises(DataError, match=message):
+        load_texts(path, ["text"])
+    with pytest.raises(DataError, match=message):
+        list(iter_text_chunks(path, ["text"]))
+
+
+def test_not_utf8_past_the_first_block_still_names_its_line(tmp_path: Path) -> None:
+    # Text files decode in blocks of several KB: the line must still be the bad byte's.
+    rows = [["row number %d" % i, "mid"] for i in range(2000)]
+    path = tmp_path / "train.csv"
+    path.write_bytes(_table_bytes(",", [["text", "level"], *rows]) + b"caf\xe9,mid\r\n" + b"ok,mid\n")
+    with pytest.raises(DataError, match=where(path, 2002) + "byte 0xe9"):
+        load(path, [level_head()])
+
+
+def test_utf16_file_is_named_as_utf16(tmp_path: Path) -> None:
+    path = tmp_path / "train.tsv"
+    path.write_bytes("text\tlevel\nfine\tmid\n".encode("utf-16"))  # with its byte-order mark
+    with pytest.raises(DataError, match=where(path, 1) + "the file is UTF-16"):
+        load(path, [level_head()])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
+def test_byte_order_mark_is_not_part_of_the_first_column_or_record(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"train{suffix}"
+    if suffix == ".jsonl":
+        body = json.dumps({"text": "first", "level": "mid"}) + "\n" + json.dumps({"text": "second", "level": "junior"}) + "\n"
+    else:
+        delimiter = "," if suffix == ".csv" else "\t"
+        body = f"text{delimiter}level\nfirst{delimiter}mid\nsecond{delimiter}junior\n"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode("utf-8"))
+    data, _ = load(path, [level_head()])
+    assert data.texts == ["first", "second"]
+    assert data.lines == ([1, 2] if suffix == ".jsonl" else [2, 3])
+    assert load_texts(path, ["text"]) == ["first", "second"]
+
+
+# ----------------------------------------------------------------------------- numbers
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [("1e39", "'1e39'"), ("-3.5e38", "'-3.5e38'"), (1e39, r"1e\+39"), (10**400, r"10000000000000000000\.\.\.00000000 \(401 characters\)")],
+    ids=["csv-text", "negative", "json-float", "json-huge-int"],
+)
+def test_regression_value_beyond_float32_names_file_line_and_column(tmp_path: Path, cell: Any, shown: str) -> None:
+    if isinstance(cell, str):
+        path = write_table(tmp_path / "train.csv", ["text", "score"], [["a", "1.5"], ["b", cell]])
+        line = 3
+    else:
+        path = tmp_path / "train.jsonl"
+        path.write_text(f'{{"text": "a", "score": 1.5}}\n{{"text": "b", "score": {cell!r}}}\n', encoding="utf-8")
+        line = 2
+    message = where(path, line, "score") + shown + " is too large: regression targets are float32, at most 3.403e\\+38"
+    with pytest.raises(DataError, match=message):
+        load(path, [score_head()])
+
+
+def test_regression_value_at_the_float32_limit_is_kept(tmp_path: Path) -> None:
+    data, _ = load([{"text": "a", "score": 3.4e38}, {"text": "b", "score": -1}], [score_head()])
+    assert np.isfinite(data.targets["score"].values).all()
+
+
+def test_integer_of_more_digits_than_python_reads_is_a_data_error(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"text": "a", "score": 1}\n{"text": "b", "score": ' + "9" * 5000 + "}\n", encoding="utf-8")
+    with pytest.raises(DataError, match=where(path, 2) + "not readable JSON: Exceeds the limit"):
+        load(path, [score_head()])
+
+
+def test_float_cells_name_classes_as_the_config_does(tmp_path: Path) -> None:
+    # pandas writes an integer column with gaps as floats: 4.0, NaN.
+    records = [{"text": "a", "stars": 4.0}, {"text": "b", "stars": 2.5}, {"text": "c", "stars": float("nan"), "tags": [1.0]}]
+    heads = [HeadSpec(name="stars", kind="multiclass"), HeadSpec(name="tags", kind="multilabel")]
+    data, specs = load(records, heads, allow_new_labels=True)
+    assert specs[0].labels == ["2.5", "4.0"]
+    assert specs[1].labels == ["1.0"]
+    assert data.targets["stars"].mask.tolist() == [True, True, False]
+    config_labels = HeadSpec(name="stars", kind="multiclass", labels=[2.5, 4.0]).labels
+    assert load(records[:2], [HeadSpec(name="stars", kind="multiclass", labels=config_labels)])[1][0].labels == config_labels
+
+
+# ----------------------------------------------------------------------------- heads without labels
+
+
+@pytest.mark.parametrize(
+    "head",
+    [score_head(), level_head(), topics_head(), HeadSpec(name="level", kind="multiclass")],
+    ids=["regression", "multiclass", "multilabel", "multiclass-discovered"],
+)
+def test_head_with_no_labelled_row_in_training_data_names_head_and_column(tmp_path: Path, head: HeadSpec) -> None:
+    rows = [{"text": f"row {i}", "other": 1.0, head.source_column: None if i % 2 else ""} for i in range(6)]
+    path = write_jsonl(tmp_path / "train.jsonl", rows)
+    message = where(path, column=head.source_column) + (
+        f"head {head.name!r} has no labelled row to train on: the column is missing or empty in all 6 training rows"
+    )
+    with pytest.raises(DataError, match=message):
+        load(path, [head, score_head(name="other")], allow_new_labels=True)
+
+
+def test_head_with_no_labelled_row_is_fine_in_evaluation_data() -> None:
+    data, _ = load([{"text": "a", "level": "mid", "score": None}], [level_head(), score_head()], split="test")
+    assert not data.targets["score"].mask.any()
+
+
+def test_head_with_unreadable_cells_reports_the_cells_not_a_missing_head(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "score": "abc"}, {"text": "b", "score": None}])
+    with pytest.raises(DataError, match=where(path, 1, "score") + "expected a number; got 'abc'"):
+        load(path, [score_head()])
+
+
+def test_holding_out_a_heads_last_rows_is_named() -> None:
+    data, specs = load([{"text": "a", "level": "mid", "score": 2.0}, {"text": "b", "level": "junior"}], [level_head(), score_head()])
+    require_labelled_rows(data, specs)
+    with pytest.raises(DataError, match="column 'score': head 'score' has no labelled row to train on: the column is missing or empty in all 1 training rows left after holding out validation rows"):
+        require_labelled_rows(data.subset([1]), specs, after_split=True)
+
+
+# ----------------------------------------------------------------------------- empty files
+
+
+def test_empty_jsonl_has_no_texts_to_predict(tmp_path: Path) -> None:
+    path = tmp_path / "texts.jsonl"
+    path.write_text("\n", encoding="utf-8")
+    assert load_texts(path, ["text"]) == []
+    with pytest.raises(DataError, match=where(path) + "the file has no data rows"):
+        load(path)
+
+
+# ----------------------------------------------------------------------------- files a new user writes
+
+
+def test_repeated_header_column_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text,level,level\na,mid,junior\n", encoding="utf-8")
+    with pytest.raises(DataError, match=where(path, 1) + re.escape("the header names column(s) ['level'] more than once")):
+        load(path, [level_head()])
+
+
+def test_csv_cell_over_the_csv_field_limit_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text,level\na,mid\n" + "x" * 200_000 + ",mid\n", encoding="utf-8")
+    with pytest.raises(DataError, match=where(path, 3) + r"not readable as CSV \(field larger than field limit .*needs a JSONL or Parquet file"):
+        load(path, [level_head()])
+
+
+def test_json_array_file_is_told_apart_from_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps([GOOD, GOOD], indent=1), encoding="utf-8")
+    with pytest.raises(DataError, match=where(path, 1) + r"not valid JSON .*expected one JSON object per line \(JSON Lines\), not a JSON array"):
+        load(path)
+
+
+def test_file_that_is_not_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "train.parquet"
+    path.write_text("text,level\n", encoding="utf-8")
+    with pytest.raises(DataError, match=where(path) + "not a readable Parquet file"):
+        load(path, [level_head()])
+    with pytest.raises(DataError, match=where(path) + "not a readable Parquet file"):
+        list(iter_text_chunks(path, ["text"]))
+
+
+def test_decimal_comma_gets_a_hint() -> None:
+    with pytest.raises(DataError, match=re.escape("column 'score': expected a number; got '3,5' (write decimals with a point: 3.5)")):
+        load([{"text": "a", "score": "3,5"}], [score_head()])
+
+
+def test_semicolon_separated_csv_gets_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text;level\na;mid\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"the file has columns \['text;level'\].*the file seems split by ';'; textheads reads ',' in \.csv and tabs in \.tsv"):
+        load(path, [level_head()])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,7 @@ import torch
 
 from conftest import LEVELS, make_rows
 from textheads import NotFittedError, TextClassifier
-from textheads.errors import ModelLoadError
+from textheads.errors import ConfigError, DataError, ModelLoadError, ModelOutputError
 from textheads.saving import load_model_dir
 
 
@@ -74,7 +77,7 @@ def test_save_then_load_gives_identical_predictions(fitted: TextClassifier, tmp_
 
 
 def test_thresholds_are_stored_and_overridable(fitted: TextClassifier, tmp_path: Path) -> None:
-    fitted.set_thresholds("topics", {"code": 0.0, "cook": 1.01, "health": 1.01})
+    fitted.set_thresholds("topics", {"code": 0.0, "cook": 1.0, "health": 1.0})
     assert fitted.predict(["anything"])[0]["topics"] == ["code"]
     fitted.save(tmp_path / "m")
     assert TextClassifier.load(tmp_path / "m").predict(["anything"])[0]["topics"] == ["code"]
@@ -131,3 +134,99 @@ def test_head_dropout_is_inverted_dropout() -> None:
     assert abs(float(out.mean()) - 1.0) < 0.01  # expectation kept
     layer.eval()
     assert torch.equal(layer(x), x)
+
+
+# ----------------------------------------------------------------------------- a model trained on texts as long as the encoder reads
+
+
+def _long_text(words: int) -> str:
+    return " ".join(["python"] * words)
+
+
+@pytest.fixture(scope="module")
+def long_model(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory trained at max_length 128 (all the tiny BERT's positions) with a
+    text longer than that; tests load their own copy."""
+    rows = [*make_rows(15), {"text": _long_text(150), "topics": ["code"], "level": "mid", "score": 1.0}]
+    clf = TextClassifier(_heads(), encoder=str(tiny_encoder_dir), max_length=128, validation_split=0, train={"epochs": 1, "batch_size": 16})
+    clf.fit(rows, show_progress=False, echo=lambda _: None)
+    path = tmp_path_factory.mktemp("long") / "model"
+    clf.save(path)
+    return path
+
+
+def test_max_length_at_the_encoders_limit_trains_on_long_texts(long_model: Path) -> None:
+    assert TextClassifier.load(long_model).predict_records([_long_text(300)])[0]["truncated"]
+
+
+def test_max_length_beyond_the_encoders_positions_fails_before_training(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    # The tiny BERT has 128 positions; a text of 150 words would crash training mid-way.
+    rows = [*make_rows(24), {"text": _long_text(150), "topics": ["code"], "level": "mid", "score": 1.0}]
+    clf = TextClassifier(_heads(), encoder=str(tiny_encoder_dir), max_length=200, validation_split=0, train={"epochs": 1}, output_dir=tmp_path / "run")
+    with pytest.raises(ConfigError, match=re.escape(f"model.max_length: 200 is more than encoder {str(tiny_encoder_dir)!r} reads: at most 128 tokens")):
+        clf.fit(rows, show_progress=False, echo=lambda _: None)
+    assert not (tmp_path / "run" / "training_config.yaml").exists()
+
+
+def test_saved_model_asking_for_more_tokens_than_its_encoder_has_cuts_texts(long_model: Path, tmp_path: Path) -> None:
+    # As written by a textheads that did not check model.max_length against the encoder.
+    old = tmp_path / "old"
+    shutil.copytree(long_model, old)
+    config = json.loads((old / "config.json").read_text(encoding="utf-8"))
+    (old / "config.json").write_text(json.dumps({**config, "max_text_length": 300}), encoding="utf-8")
+    with pytest.warns(UserWarning, match=re.escape(f"the model in {old}: max_length 300 is more than its encoder reads; texts are cut at 128 tokens")):
+        loaded = TextClassifier.load(old)
+    short, long = loaded.predict_records(["python code", _long_text(400)])
+    assert long["truncated"] and not short["truncated"]
+    expected = TextClassifier.load(long_model).predict_proba(["python code", _long_text(400)])
+    for head, values in loaded.predict_proba(["python code", _long_text(400)]).items():
+        np.testing.assert_array_equal(values, expected[head])
+
+
+# ----------------------------------------------------------------------------- thresholds
+
+
+def test_set_thresholds_for_some_labels_keeps_the_others(long_model: Path, tmp_path: Path) -> None:
+    clf = TextClassifier.load(long_model)
+    clf.set_thresholds("topics", {"code": 0.2, "cook": 0.3, "health": 0.4})
+    clf.set_thresholds("topics", {"cook": 0.9})
+    assert clf.heads_["topics"].thresholds() == [0.2, 0.9, 0.4]
+    clf.save(tmp_path / "m")
+    assert TextClassifier.load(tmp_path / "m").heads_["topics"].thresholds() == [0.2, 0.9, 0.4]
+    clf.set_thresholds("topics", 0.6)
+    assert clf.heads_["topics"].thresholds() == [0.6, 0.6, 0.6]
+
+
+def test_set_thresholds_names_what_is_wrong(long_model: Path) -> None:
+    clf = TextClassifier.load(long_model)
+    before = clf.heads_
+    for head, value, message in [
+        ("topics", {"cok": 0.3}, "head 'topics' has no label(s) ['cok']; its labels are ['code', 'cook', 'health']"),
+        ("topics", {"cook": 1.5}, "head 'topics': threshold of label 'cook' must be between 0 and 1; got 1.5"),
+        ("topics", -0.2, "head 'topics': threshold must be between 0 and 1; got -0.2"),
+        ("level", 0.3, "head 'level': threshold applies to multilabel heads only"),
+        ("topix", 0.3, "no head named 'topix'; heads are ['level', 'score', 'topics']"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            clf.set_thresholds(head, value)  # type: ignore[arg-type]
+        assert clf.heads_ == before
+
+
+# ----------------------------------------------------------------------------- no NaN answers
+
+
+def test_regression_head_without_labels_fails_before_training(tiny_encoder_dir: Path) -> None:
+    rows = [{**row, "score": None} for row in make_rows(30)]
+    clf = TextClassifier(_heads(), encoder=str(tiny_encoder_dir), max_length=32, train={"epochs": 1})
+    with pytest.raises(DataError, match=re.escape("<records>, column 'score': head 'score' has no labelled row to train on")):
+        clf.fit(rows, show_progress=False, echo=lambda _: None)
+
+
+def test_no_prediction_record_carries_nan(long_model: Path) -> None:
+    # A model whose regression statistics are broken (as a head without targets once made them).
+    clf = TextClassifier.load(long_model)
+    clf.model_.config.target_stats["score"] = [float("nan"), 1.0]
+    with pytest.raises(ModelOutputError, match=re.escape("head 'score' gave a non-finite output for text 0 (of 2): nan")):
+        clf.predict_records(["python code", "pasta"])
+    with pytest.raises(ModelOutputError, match="head 'score'"):
+        clf.predict(["python code"])

@@ -16,6 +16,7 @@ _EXPORTS = {
     "ConfigError": "textheads.errors",
     "DataError": "textheads.errors",
     "ModelLoadError": "textheads.errors",
+    "ModelOutputError": "textheads.errors",
     "NotFittedError": "textheads.errors",
     "TextheadsError": "textheads.errors",
     "HeadSpec": "textheads.specs",
@@ -24,7 +25,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from textheads.classifier import TextClassifier
     from textheads.config import RunConfig, load_config
-    from textheads.errors import ConfigError, DataError, ModelLoadError, NotFittedError, TextheadsError
+    from textheads.errors import ConfigError, DataError, ModelLoadError, ModelOutputError, NotFittedError, TextheadsError
     from textheads.specs import HeadSpec
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from textheads.encoder import usable_max_length
 from textheads.errors import MissingExtraError, ModelLoadError
 from textheads.model import TextHeadsConfig, TextHeadsModel
 from textheads.specs import HeadSpec
@@ -33,7 +34,8 @@ class TorchBackend:
 
     def __init__(self, model: TextHeadsModel) -> None:
         self.model = model
-        self.max_length = model.config.max_text_length
+        where = f"the model in {model.name_or_path}"
+        self.max_length = usable_max_length(model.config.max_text_length, model.config.encoder, where)
 
     @property
     def specs(self) -> dict[str, HeadSpec]:  # type: ignore[override]
@@ -73,7 +75,7 @@ class OnnxBackend:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         config = TextHeadsConfig.from_pretrained(folder)
         self.specs = {d["name"]: HeadSpec.model_validate(d) for d in config.head_specs}
-        self.max_length = config.max_text_length
+        self.max_length = usable_max_length(config.max_text_length, config.encoder, f"the ONNX export {folder}")
         self.config = config
         options = ort.SessionOptions()
         if threads:
@@ -96,7 +98,7 @@ def load_backend(path: str | Path) -> tuple[Backend, PreTrainedTokenizerBase, Te
 
     if is_onnx_dir(path):
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the tokenizer of the ONNX export in {path}: {exc}") from None
         return OnnxBackend(path), tokenizer, None

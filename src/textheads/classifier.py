@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,10 @@ import numpy as np
 from textheads import __version__
 from textheads.backends import Backend, TorchBackend, load_backend
 from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config, dump_config
-from textheads.data.dataset import LabelledData, Source, iter_text_chunks, load_labelled, load_texts
+from textheads.data.dataset import LabelledData, Source, iter_text_chunks, load_labelled, load_texts, require_labelled_rows
 from textheads.data.reading import count_records
 from textheads.data.split import stratified_split
-from textheads.encoder import load_encoder
+from textheads.encoder import check_max_length, load_encoder
 from textheads.errors import ConfigError, DataError, NotFittedError
 from textheads.evaluation import evaluate_outputs
 from textheads.io import write_text_atomic
@@ -124,12 +124,15 @@ class TextClassifier:
         specs = [resolve_auto_weights(s, train_data.targets[s.name].values, train_data.targets[s.name].mask) for s in specs]
         digests = {"train": data_digest(train_data), **({"validation": data_digest(validation_data)} if validation_data is not None else {})}
 
+        run_config = config.model_copy(update={"heads": {s.name: s for s in specs}})
+        seed_everything(config.train.seed)  # before the heads are initialised
+        model, tokenizer = _build_model(run_config, specs, train_data)  # config errors before any file is written
         temporary = config.output_dir is None
         output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
-        run_config = config.model_copy(update={"heads": {s.name: s for s in specs}, "output_dir": str(output_dir)})
+        run_config = run_config.model_copy(update={"output_dir": str(output_dir)})
         try:
             with open_run_folder(output_dir, run_config, digests, resume=resume, overwrite=overwrite, echo=echo):
-                self._train(run_config, specs, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo)
+                self._train(model, tokenizer, run_config, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo)
         finally:
             if temporary:
                 shutil.rmtree(output_dir, ignore_errors=True)
@@ -137,8 +140,9 @@ class TextClassifier:
 
     def _train(
         self,
+        model: TextHeadsModel,
+        tokenizer: Any,
         run_config: RunConfig,
-        specs: list[HeadSpec],
         train_data: LabelledData,
         validation_data: LabelledData | None,
         *,
@@ -148,8 +152,6 @@ class TextClassifier:
     ) -> None:
         """Train into the prepared `run_config.output_dir`, load the best model, tune thresholds."""
         output_dir = Path(run_config.output_dir or ".")
-        seed_everything(run_config.train.seed)  # before the heads are initialised
-        model, tokenizer = _build_model(run_config, specs, train_data)
         write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
         validation_outputs = None
         if run_config.train.freeze == "encoder" and not model.reads_tokens:
@@ -258,6 +260,20 @@ class TextClassifier:
         predictions = self._predict(texts, batch_size, show_progress=show_progress)
         return to_records(self.heads_, predictions, texts)
 
+    def iter_file_records(
+        self, source: str | Path, *, batch_size: int = 64, chunk_size: int = 4096, show_progress: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """`predict_records` for every text of a file of any size, read and predicted chunk
+        by chunk, in file order. The whole file is checked before the first record."""
+        backend, tokenizer = self._fitted()
+        data = self.config.data
+        total = count_records(source) if show_progress else 0
+        with progress(total, "Predicting file", enabled=show_progress) as advance:
+            for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size):
+                predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
+                yield from to_records(backend.specs, predictions, texts)
+                advance(len(texts))
+
     def predict_file_to_jsonl(
         self, source: str | Path, output: str | Path, *, batch_size: int = 64, chunk_size: int = 4096, show_progress: bool = False
     ) -> tuple[int, int]:
@@ -268,23 +284,17 @@ class TextClassifier:
         """
         import os
 
-        backend, tokenizer = self._fitted()
         output = Path(output)
         check_output_file(output, kind="predictions", inputs=[Path(source)])
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(f".{output.name}.tmp")
         count = truncated = 0
-        data = self.config.data
-        total = count_records(source) if show_progress else 0
         try:
-            with tmp.open("w", encoding="utf-8") as handle, progress(total, "Predicting file", enabled=show_progress) as advance:
-                for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size):
-                    predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
-                    for record in to_records(backend.specs, predictions, texts):
-                        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    count += len(texts)
-                    truncated += int(predictions.truncated.sum())
-                    advance(len(texts))
+            with tmp.open("w", encoding="utf-8") as handle:
+                for record in self.iter_file_records(source, batch_size=batch_size, chunk_size=chunk_size, show_progress=show_progress):
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    count += 1
+                    truncated += record["truncated"]
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, output)
@@ -323,7 +333,7 @@ class TextClassifier:
         config = model.config if model is not None else backend.config  # type: ignore[attr-defined]
         clf = cls.from_config(
             RunConfig(
-                model=ModelSection(encoder=config.encoder_name or "default", pooling=config.pooling, pool_layers=config.pool_layers, max_length=config.max_text_length),
+                model=ModelSection(encoder=config.encoder_name or "default", pooling=config.pooling, pool_layers=config.pool_layers, max_length=backend.max_length),
                 data=DataSection(text=config.text_columns or "text"),
                 heads=dict(backend.specs),
                 output_dir=str(path),
@@ -333,13 +343,13 @@ class TextClassifier:
         return clf
 
     def set_thresholds(self, head: str, thresholds: float | Mapping[str, float]) -> None:
-        """Override a multilabel head's decision thresholds (one value, or per label)."""
+        """Override a multilabel head's decision thresholds: one value for every label, or
+        some labels' values (the other labels keep theirs). Each lies in [0, 1]."""
         backend, _ = self._fitted()
         specs = dict(backend.specs)
         if head not in specs:
             raise ConfigError(f"no head named {head!r}; heads are {sorted(specs)}")
-        value = thresholds if isinstance(thresholds, (int, float)) else dict(thresholds)
-        specs[head] = HeadSpec.model_validate({**specs[head].model_dump(), "threshold": value})
+        specs[head] = specs[head].with_thresholds(thresholds)
         backend.specs = specs
 
     def _fitted(self) -> tuple[Backend, Any]:
@@ -360,7 +370,11 @@ def _target_stats(specs: list[HeadSpec], data: LabelledData) -> dict[str, list[f
 
 
 def _build_model(config: RunConfig, specs: list[HeadSpec], train_data: LabelledData) -> tuple[TextHeadsModel, Any]:
+    # Reading the file found a label for every head; holding out validation rows may
+    # have taken a head's last ones (its targets would then have no mean: NaN outputs).
+    require_labelled_rows(train_data, specs, after_split=True)
     encoder, tokenizer = load_encoder(config.model.encoder)
+    check_max_length(config.model.max_length, encoder, tokenizer, config.model.encoder)
     model_config = TextHeadsConfig(
         encoder=encoder.config.to_dict(),
         encoder_name=config.model.encoder,

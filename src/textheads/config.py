@@ -253,6 +253,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        from textheads.data.reading import undecodable_line
+
+        line, problem = undecodable_line(path)
+        raise ConfigError(f"{path}: line {line}: {problem}; save the config as UTF-8") from None
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

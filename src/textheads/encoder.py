@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModel, AutoTokenizer, PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from textheads.errors import ModelLoadError
+from textheads.errors import ConfigError, ModelLoadError
 
 DEFAULT_ENCODER = "default"
 
@@ -38,12 +41,19 @@ def resolve_encoder(name: str) -> tuple[str, bool]:
 
 
 def load_encoder(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load a pretrained encoder and its tokenizer by hub id, local path or `default`."""
+    """Load a pretrained encoder and its tokenizer by hub id, local path or `default`.
+
+    Never runs code shipped with a model (`trust_remote_code=False`): an encoder that
+    needs its own code is refused with a `ModelLoadError`.
+    """
     source, local = resolve_encoder(name)
     offline = local or os.environ.get("HF_HUB_OFFLINE") == "1"
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
-        encoder = AutoModel.from_pretrained(source, local_files_only=offline)
+        _refuse_remote_code(name, source, offline)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline, trust_remote_code=False)
+        encoder = AutoModel.from_pretrained(source, local_files_only=offline, trust_remote_code=False)
+    except ModelLoadError:  # an OSError too, but already says what is wrong
+        raise
     except (OSError, ValueError) as exc:
         where = "the directory" if local else "the Hugging Face Hub (or its local cache)"
         raise ModelLoadError(
@@ -52,6 +62,80 @@ def load_encoder(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
             "on a machine that can reach the hub."
         ) from None
     return encoder, tokenizer
+
+
+def _refuse_remote_code(name: str, source: str, offline: bool) -> None:
+    # transformers would ask on stdin (and run the code on "y"); textheads never does.
+    config, _ = PreTrainedConfig.get_config_dict(source, local_files_only=offline)
+    auto_map = config.get("auto_map") or {}
+    if any(key in auto_map for key in ("AutoConfig", "AutoModel")):
+        raise ModelLoadError(
+            f"encoder {name!r} needs to run Python code from its own files (its config.json "
+            f"has auto_map {auto_map}); textheads never runs code that comes with a model "
+            "(trust_remote_code=False). Choose an encoder whose architecture transformers "
+            "supports natively."
+        )
+
+
+# Position ids of these models start after the padding id (RoBERTa's scheme), so
+# `pad_token_id + 1` rows of the position table are never reached by a token.
+_POSITIONS_AFTER_PADDING = frozenset(
+    {"roberta", "xlm-roberta", "xlm-roberta-xl", "roberta-prelayernorm", "camembert", "data2vec-text",
+     "longformer", "mpnet", "ibert", "xmod", "luke", "markuplm", "lilt", "layoutlmv3", "esm"}
+)
+_UNSET_MAX_LENGTH = 10**9
+"""Tokenizers without a known limit report a huge `model_max_length` (1e30)."""
+
+
+def position_limit(encoder_config: Mapping[str, Any], tokenizer: PreTrainedTokenizerBase | None = None) -> int | None:
+    """The most tokens an encoder reads, or None when nothing bounds it.
+
+    The bound is its table of absolute positions (less the rows RoBERTa-like models
+    skip), and the tokenizer's `model_max_length` when the tokenizer states one.
+    Encoders with relative positions only (DeBERTa-v3, T5) have no table.
+    """
+    limits = []
+    positions = encoder_config.get("max_position_embeddings") or encoder_config.get("n_positions")
+    relative_only = encoder_config.get("position_biased_input") is False  # DeBERTa
+    if isinstance(positions, int) and not relative_only:
+        if encoder_config.get("model_type") in _POSITIONS_AFTER_PADDING:
+            positions -= (encoder_config.get("pad_token_id") or 0) + 1
+        limits.append(positions)
+    stated = getattr(tokenizer, "model_max_length", None)
+    if isinstance(stated, int) and 0 < stated < _UNSET_MAX_LENGTH:
+        limits.append(stated)
+    return min(limits) if limits else None
+
+
+def check_max_length(max_length: int, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str) -> None:
+    """Raise `ConfigError` naming `model.max_length` when the encoder reads fewer tokens."""
+    limit = position_limit(encoder.config.to_dict(), tokenizer)
+    if limit is not None and max_length > limit:
+        raise ConfigError(
+            f"model.max_length: {max_length} is more than encoder {name!r} reads: at most {limit} "
+            f"tokens (its position table, or its tokenizer's model_max_length). Set "
+            f"model.max_length to {limit} or less"
+        )
+
+
+def usable_max_length(max_length: int, encoder_config: Mapping[str, Any], where: str) -> int:
+    """`max_length` capped at the encoder's position table, with a warning when capped.
+
+    Models saved before textheads checked `model.max_length` may ask for more tokens
+    than their encoder has positions for. Every text they were trained on fitted the
+    table (a longer one crashed training), so cutting texts at the table's size keeps
+    their answers and only stops longer texts from crashing (they are flagged as
+    truncated). Refusing to load would break a model that works.
+    """
+    limit = position_limit(encoder_config)
+    if limit is None or max_length <= limit:
+        return max_length
+    warnings.warn(
+        f"{where}: max_length {max_length} is more than its encoder reads; texts are cut at "
+        f"{limit} tokens instead",
+        stacklevel=2,
+    )
+    return limit
 
 
 POOLING_WIDTH = {"mean": 1, "cls": 1, "max": 1, "mean_max": 2}

@@ -61,3 +61,7 @@ class MissingExtraError(TextheadsError, ImportError):
             f"This feature needs the '{package}' package. "
             f"Install it with: pip install -c constraints.txt 'textheads[{extra}]'"
         )
+
+
+class ModelOutputError(TextheadsError, ValueError):
+    """A model gave a non-finite output (NaN or infinity): its weights or statistics are broken."""

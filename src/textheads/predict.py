@@ -16,6 +16,7 @@ from transformers import PreTrainedTokenizerBase
 
 from textheads.backends import Backend
 from textheads.batching import Tokenized, iterate, sorted_batches, tokenize
+from textheads.errors import ModelOutputError
 from textheads.model import TextHeadsModel
 from textheads.progress import progress
 from textheads.specs import HeadSpec
@@ -89,7 +90,22 @@ def predict_outputs(
             for name, values in backend.run(batch).items():
                 outputs[name][indices] = values
             advance()
+    require_finite(outputs)
     return Predictions(outputs, tokens.truncated)
+
+
+def require_finite(outputs: dict[str, np.ndarray]) -> None:
+    """Raise `ModelOutputError` when a head gave NaN or infinity, which no answer (and
+    no JSON) can carry."""
+    for name, values in outputs.items():
+        finite = np.isfinite(values)
+        if not finite.all():
+            row = int(np.argwhere(~finite)[0][0])
+            raise ModelOutputError(
+                f"head {name!r} gave a non-finite output for text {row} (of {len(values)}): "
+                f"{values[row].tolist()}. The model is broken (training diverged, or a regression "
+                "target near the float32 limit); retrain it"
+            )
 
 
 def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
@@ -114,6 +130,7 @@ def decisions_matrix(spec: HeadSpec, output: np.ndarray) -> np.ndarray:
 
 def to_records(specs: dict[str, HeadSpec], predictions: Predictions, texts: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """One JSON-ready record per text: each head's probabilities (or value) and decision."""
+    require_finite({name: predictions.outputs[name] for name in specs})
     records = []
     for row in range(len(predictions.truncated)):
         record: dict[str, Any] = {}

@@ -63,8 +63,8 @@ def load_model_dir(path: str | Path) -> tuple[TextHeadsModel, PreTrainedTokenize
         )
     register_auto_classes()
     try:
-        model = TextHeadsModel.from_pretrained(path, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = TextHeadsModel.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"cannot load the model in {path}: {exc}") from None
     if getattr(model.config, "model_type", None) != "textheads" or not model.config.head_specs:

@@ -6,10 +6,12 @@ config, and is read back unchanged when the model is loaded.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 HeadKind = Literal["multilabel", "multiclass", "regression"]
 
@@ -25,9 +27,10 @@ when the encoder is fine-tuned (see `HeadSpec.with_default_head_type`)."""
 
 
 class StrictModel(BaseModel):
-    """Pydantic model that rejects unknown keys (a typo must not pass silently)."""
+    """Pydantic model that rejects unknown keys (a typo must not pass silently) and
+    infinite or NaN numbers (`.inf` and `.nan` are valid YAML, never a valid setting)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class HeadSpec(StrictModel):
@@ -105,8 +108,19 @@ class HeadSpec(StrictModel):
     def _labels_as_strings(cls, labels: object) -> object:
         # Star ratings and other numeric classes (`labels: [1, 2, 3]`) are names too.
         if isinstance(labels, (list, tuple)):
-            return [str(label) if isinstance(label, (int, float)) and not isinstance(label, bool) else label for label in labels]
+            return [str(label) if is_number(label) else label for label in labels]
         return labels
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _thresholds_in_unit_range(cls, value: object) -> object:
+        # Checked before the union is tried, so a bad value gets one clear message.
+        if isinstance(value, Mapping):
+            for label, threshold in value.items():
+                _check_unit(threshold, f"threshold of label {label!r}")
+        else:
+            _check_unit(value, "threshold")
+        return value
 
     @field_validator("labels")
     @classmethod
@@ -153,6 +167,10 @@ class HeadSpec(StrictModel):
             raise ValueError("top1_fallback applies to multilabel heads only")
         if (isinstance(self.threshold, dict) or self.threshold != 0.5) and self.kind != "multilabel":
             raise ValueError("threshold applies to multilabel heads only")
+        if isinstance(self.threshold, dict) and self.labels is not None:
+            unknown = [label for label in self.threshold if label not in self.labels]
+            if unknown:
+                raise ValueError(f"threshold names {unknown}, not among the head's labels {self.labels}")
         return self
 
     @property
@@ -194,6 +212,32 @@ class HeadSpec(StrictModel):
             return [float(self.threshold.get(label, 0.5)) for label in labels]
         return [float(self.threshold)] * len(labels)
 
+    def with_thresholds(self, value: float | Mapping[str, float]) -> HeadSpec:
+        """A copy with new decision thresholds: one for every label, or a mapping that
+        changes the labels it names and keeps the others' thresholds.
+
+        Raises `ConfigError` naming an unknown label or a value outside [0, 1].
+
+        Example:
+            >>> spec = HeadSpec(name="t", kind="multilabel", labels=["a", "b"], threshold={"a": 0.3, "b": 0.7})
+            >>> spec.with_thresholds({"b": 0.6}).thresholds()
+            [0.3, 0.6]
+        """
+        from textheads.errors import ConfigError
+
+        if isinstance(value, Mapping):
+            if self.labels is None:
+                raise ConfigError(f"head {self.name!r} has no labels yet to set thresholds of")
+            unknown = [label for label in value if label not in self.labels]
+            if unknown:
+                raise ConfigError(f"head {self.name!r} has no label(s) {unknown}; its labels are {self.labels}")
+            value = {**dict(zip(self.labels, self.thresholds(), strict=True)), **value}
+        try:
+            return HeadSpec.model_validate({**self.model_dump(), "threshold": value})
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise ConfigError(f"head {self.name!r}: {problems}") from None
+
     def with_labels_resolved(self, base_dir: Path | None = None) -> HeadSpec:
         """Return a copy whose `labels` are read from `labels_file` when given."""
         if self.labels_file is None:
@@ -204,16 +248,41 @@ class HeadSpec(StrictModel):
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            # utf-8-sig: a byte-order mark is not part of the first label.
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
         except OSError as exc:
             raise ConfigError(
                 f"heads.{self.name}.labels_file: cannot read {str(path)!r} ({exc.strerror})"
             ) from None
-        labels = [line.strip() for line in lines if line.strip()]
-        from pydantic import ValidationError
+        except UnicodeDecodeError:
+            from textheads.data.reading import undecodable_line
 
+            line, problem = undecodable_line(path)
+            raise ConfigError(
+                f"heads.{self.name}.labels_file: {str(path)!r}: line {line}: {problem}; save it as UTF-8"
+            ) from None
+        labels = [line.strip() for line in lines if line.strip()]
         try:
             return HeadSpec.model_validate({**self.model_dump(), "labels": labels, "labels_file": None})
         except ValidationError as exc:
             problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
             raise ConfigError(f"heads.{self.name}.labels_file: {str(path)!r}: {problems}") from None
+
+
+def is_number(value: object) -> bool:
+    """True for ints and finite floats (not bools)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _check_unit(value: object, what: str) -> None:
+    """Raise unless `value` (when it is a number at all) lies in [0, 1]."""
+    if isinstance(value, bool):
+        return
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return  # not a number: pydantic reports the type
+    if not 0.0 <= number <= 1.0:  # NaN fails too
+        raise ValueError(f"{what} must be between 0 and 1; got {value!r}")

@@ -37,17 +37,15 @@ def predict(
         count, truncated = clf.predict_file_to_jsonl(input_file, output, batch_size=batch_size, show_progress=not quiet)
         typer.echo(f"Wrote {count} predictions to {output} ({truncated} texts truncated at max_length)")
         return 0
-    if input_file is not None:
-        records = clf.predict_file(input_file, batch_size=batch_size, show_progress=not quiet)
-    else:
-        records = clf.predict_records(list(texts or []), batch_size=batch_size)
+    if input_file is not None:  # one JSON record per line on stdout, streamed
+        for record in clf.iter_file_records(input_file, batch_size=batch_size, show_progress=not quiet):
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        return 0
+    records = clf.predict_records(list(texts or []), batch_size=batch_size)
     if output is not None:
         _write_jsonl(output, records)
         truncated = sum(record["truncated"] for record in records)
         typer.echo(f"Wrote {len(records)} predictions to {output} ({truncated} texts truncated at max_length)")
-    elif input_file is not None:
-        for record in records:
-            typer.echo(json.dumps(record, ensure_ascii=False))
     else:
         print_tables(clf.heads_, records)
     return 0

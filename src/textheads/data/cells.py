@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
-from textheads.specs import HeadSpec
+from textheads.specs import HeadSpec, is_number
 
 MISSING = object()
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest float32: regression targets (and the model) compute in float32."""
 
 
 class CellError(ValueError):
@@ -41,8 +44,9 @@ def parse_cell(value: Any, spec: HeadSpec) -> Any:
 
 
 def _label_name(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise CellError(f"expected label names (strings); got {value!r}")
+    # Numbers name classes as in the config (`labels: [1, 2.5]` -> '1', '2.5').
+    if not isinstance(value, str) and not is_number(value):
+        raise CellError(f"expected label names (strings); got {_short(value)}")
     return str(value).strip()
 
 
@@ -61,7 +65,7 @@ def _multilabel(value: Any, separator: str | None) -> list[str]:
     if isinstance(value, (list, tuple)):
         labels = [_label_name(item) for item in value]
         return [label for label in labels if label]
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_number(value):
         return [str(value)]
     raise CellError(f"expected a list of labels or a delimited string; got {value!r}")
 
@@ -75,18 +79,25 @@ def _multiclass(value: Any) -> str:
 
 
 def _number(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise CellError(f"expected a number; got {value!r}")
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise CellError(f"expected a number; got {value!r}") from None
-    if not isinstance(value, (int, float)):
-        raise CellError(f"expected a number; got {value!r}")
-    number = float(value)
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise CellError(f"expected a number; got {_short(value)}")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        comma = isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+,\d+\s*", value)
+        hint = f" (write decimals with a point: {value.strip().replace(',', '.')})" if comma else ""
+        raise CellError(f"expected a number; got {_short(value)}{hint}") from None
+    except OverflowError:  # an int of hundreds of digits
+        number = FLOAT32_MAX * 2
     if math.isnan(number):
         return MISSING
     if math.isinf(number):
-        raise CellError(f"expected a finite number; got {value!r}")
+        raise CellError(f"expected a finite number; got {_short(value)}")
+    if abs(number) > FLOAT32_MAX:
+        raise CellError(f"{_short(value)} is too large: regression targets are float32, at most {FLOAT32_MAX:.4g} in size")
     return number
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text)} characters)"

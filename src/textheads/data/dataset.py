@@ -92,9 +92,19 @@ def check_columns(path: str, required: Iterable[str], records: list[tuple[int, R
         if column not in present:
             raise DataError(
                 f"column {column!r} not found; the file has columns {sorted(present)}. "
-                "Set the column name in the config (data.text, or heads.NAME.column).",
+                f"Set the column name in the config (data.text, or heads.NAME.column).{_delimiter_hint(header)}",
                 path=path,
             )
+
+
+def _delimiter_hint(header: list[str] | None) -> str:
+    # One column whose name holds a ';' (or tab, or comma) is a file split by another delimiter.
+    if header is None or len(header) != 1:
+        return ""
+    found = [name for name, char in (("';'", ";"), ("tabs", "\t"), ("','", ","), ("'|'", "|")) if char in header[0]]
+    if not found:
+        return ""
+    return f" The header reads as one column: the file seems split by {found[0]}; textheads reads ',' in .csv and tabs in .tsv files."
 
 
 def _join_text(record: Record, columns: Sequence[str], separator: str) -> str | tuple[str, str]:
@@ -127,8 +137,10 @@ def _read(source: Source) -> tuple[str, list[tuple[int, Record]], list[str] | No
 
 
 def load_texts(source: Source, text_columns: Sequence[str], separator: str = "\n") -> list[str]:
-    """Read only the text of each row, for prediction."""
+    """Read only the text of each row, for prediction (none for an empty file)."""
     path, records, header = _read(source)
+    if not records:
+        return []  # an empty JSONL file has no columns to check
     check_columns(path, text_columns, records, header)
     problems = _Problems(path)
     texts = []
@@ -215,6 +227,8 @@ def load_labelled(
         lines.append(line)
         for name, value in row_cells.items():
             cells[name].append(value)
+    if split == "train":
+        _require_labels_per_head(heads, cells, problems, text_columns, len(records))
     problems.raise_if_any()
 
     resolved = [_resolve_labels(h, cells[h.name], allow_new_labels, path) for h in heads]
@@ -223,6 +237,39 @@ def load_labelled(
         targets[head.name] = _encode(head, cells[head.name], lines, problems)
     problems.raise_if_any()
     return LabelledData(texts=texts, targets=targets, source=path, lines=lines), resolved
+
+
+def unlabelled_head_error(head: HeadSpec, rows: int, path: str, *, after_split: bool = False) -> DataError:
+    """The error for a head that has no labelled training row: it could learn nothing
+    (and a regression head would have no mean or spread of its targets)."""
+    where = f"{rows} training rows left after holding out validation rows" if after_split else f"{rows} training rows"
+    return DataError(
+        f"head {head.name!r} has no labelled row to train on: the column is missing or empty "
+        f"in all {where}. Label some rows, point heads.{head.name}.column at the right column, "
+        "or remove the head",
+        path=path,
+        column=head.source_column,
+    )
+
+
+def _require_labels_per_head(
+    heads: Sequence[HeadSpec], cells: dict[str, list[Any]], problems: _Problems, text_columns: Sequence[str], rows: int
+) -> None:
+    # The root cause before its symptoms (rows without any label), unless rows were
+    # skipped for their text or the column's cells were unreadable: problems name those.
+    unreadable = {column for _, column, _ in problems.items}
+    if unreadable.intersection(text_columns):
+        return
+    for head in heads:
+        if head.source_column not in unreadable and all(value is MISSING for value in cells[head.name]):
+            raise unlabelled_head_error(head, rows, problems.path)
+
+
+def require_labelled_rows(data: LabelledData, heads: Sequence[HeadSpec], *, after_split: bool = False) -> None:
+    """Fail unless every head has at least one labelled row in `data` (training data)."""
+    for head in heads:
+        if not data.targets[head.name].mask.any():
+            raise unlabelled_head_error(head, len(data), data.source, after_split=after_split)
 
 
 def _resolve_labels(head: HeadSpec, cells: list[Any], discover: bool, path: str) -> HeadSpec:
@@ -241,7 +288,11 @@ def _resolve_labels(head: HeadSpec, cells: list[Any], discover: bool, path: str)
             path=path,
         )
     if not seen:
-        raise DataError(f"column {head.source_column!r} holds no labels", path=path)
+        raise DataError(
+            f"column {head.source_column!r} holds no labels for head {head.name!r}: every labelled "
+            f"row is an empty list. Label some rows or give heads.{head.name}.labels",
+            path=path,
+        )
     try:
         return HeadSpec.model_validate({**head.model_dump(), "labels": sorted(seen)})
     except ValidationError as exc:
