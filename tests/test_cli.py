@@ -127,7 +127,7 @@ def test_a_bad_row_at_the_end_writes_nothing(trained: Path, tmp_path: Path, caps
 def _textheads(*args: str) -> subprocess.CompletedProcess:
     """The installed command line, as a user runs it (a separate process)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "textheads", *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "textheads", *args], check=False, env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_version_and_help_answer_without_importing_the_library() -> None:
         "    assert main([*command, '--help']) == 0\n"
         "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'numpy') if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
@@ -198,3 +198,11 @@ def test_predict_input_without_output_streams_records_to_stdout(trained: Path, t
     assert main(["predict", str(trained), "--input", str(source), "-q"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in records] == texts and all("topics" in r for r in records)
+
+
+def test_a_system_error_is_one_line_not_a_traceback(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    assert main(["predict", str(trained), "python code", "--output", str(blocker / "out.jsonl")]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith("Error:") and "a-file" in err and "Traceback" not in err

@@ -724,7 +724,7 @@ def test_file_that_is_not_utf8_names_file_and_line(tmp_path: Path, suffix: str) 
 
 def test_not_utf8_past_the_first_block_still_names_its_line(tmp_path: Path) -> None:
     # Text files decode in blocks of several KB: the line must still be the bad byte's.
-    rows = [["row number %d" % i, "mid"] for i in range(2000)]
+    rows = [[f"row number {i}", "mid"] for i in range(2000)]
     path = tmp_path / "train.csv"
     path.write_bytes(_table_bytes(",", [["text", "level"], *rows]) + b"caf\xe9,mid\r\n" + b"ok,mid\n")
     with pytest.raises(DataError, match=where(path, 2002) + "byte 0xe9"):

@@ -17,6 +17,8 @@ _EXPORTS = {
     "DataError": "textheads.errors",
     "ModelLoadError": "textheads.errors",
     "ModelOutputError": "textheads.errors",
+    "CheckpointError": "textheads.errors",
+    "SaveError": "textheads.errors",
     "NotFittedError": "textheads.errors",
     "TextheadsError": "textheads.errors",
     "HeadSpec": "textheads.specs",
@@ -25,10 +27,33 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from textheads.classifier import TextClassifier
     from textheads.config import RunConfig, load_config
-    from textheads.errors import ConfigError, DataError, ModelLoadError, ModelOutputError, NotFittedError, TextheadsError
+    from textheads.errors import (
+        CheckpointError,
+        ConfigError,
+        DataError,
+        ModelLoadError,
+        ModelOutputError,
+        NotFittedError,
+        SaveError,
+        TextheadsError,
+    )
     from textheads.specs import HeadSpec
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "HeadSpec",
+    "ModelLoadError",
+    "ModelOutputError",
+    "NotFittedError",
+    "RunConfig",
+    "SaveError",
+    "TextClassifier",
+    "TextheadsError",
+    "__version__",
+    "load_config",
+]
 
 
 def __getattr__(name: str) -> Any:

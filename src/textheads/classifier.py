@@ -14,18 +14,25 @@ import numpy as np
 from textheads import __version__
 from textheads.backends import Backend, TorchBackend, load_backend
 from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config, dump_config
-from textheads.data.dataset import LabelledData, Source, iter_text_chunks, load_labelled, load_texts, require_labelled_rows
+from textheads.data.dataset import (
+    LabelledData,
+    Source,
+    iter_text_chunks,
+    load_labelled,
+    load_texts,
+    require_labelled_rows,
+)
 from textheads.data.reading import count_records
 from textheads.data.split import stratified_split
 from textheads.encoder import check_max_length, load_encoder
 from textheads.errors import ConfigError, DataError, NotFittedError
 from textheads.evaluation import evaluate_outputs
 from textheads.io import write_text_atomic
-from textheads.ownership import check_output_file
-from textheads.progress import progress
 from textheads.losses import resolve_auto_weights
 from textheads.model import TextHeadsConfig, TextHeadsModel
+from textheads.ownership import check_output_file
 from textheads.predict import Predictions, decide, predict_outputs, to_records
+from textheads.progress import progress
 from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
 from textheads.thresholds import tuned_spec

@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     0 on success; 2 for a usage error (the usage and one line, printed by the
     command-line parser itself, so this holds whatever typer and click versions
     are installed) and for bad input (one message naming what is wrong and where);
-    130 when interrupted. Never a traceback for either.
+    1 when the system refuses (a full disk, a file where a folder should be); 130 when
+    interrupted. Never a traceback for any of these.
     """
     args = sys.argv[1:] if argv is None else list(argv)
     if not args:  # the help, as a usage error (click before 8.2 would exit 0)
@@ -75,6 +76,10 @@ def _exit_code_of(args: list[str]) -> int:
     except KeyboardInterrupt:
         Console(stderr=True).print("Interrupted.")
         return 130
+    except OSError as exc:  # the machine's answer (a full disk, a file in the way), not a bug of ours
+        where = f": {exc.filename}" if exc.filename else ""
+        Console(stderr=True).print(f"[bold red]Error:[/] {exc.strerror or exc}{where}", highlight=False, markup=True, soft_wrap=True)
+        return 1
     return 0
 
 

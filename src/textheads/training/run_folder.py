@@ -25,7 +25,14 @@ import yaml
 from textheads.config import RunConfig, dump_config
 from textheads.data.dataset import LabelledData
 from textheads.errors import ConfigError
-from textheads.ownership import claim_folder, holds_model, read_marker, refuse_foreign_folder, remove_run, run_lock
+from textheads.ownership import (
+    claim_folder,
+    holds_model,
+    read_marker,
+    refuse_foreign_folder,
+    remove_run,
+    run_lock,
+)
 from textheads.training.checkpoint import latest_checkpoint
 
 _WHERE = "--output-dir (output_dir in the config)"

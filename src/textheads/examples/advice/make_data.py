@@ -16,9 +16,8 @@ Regenerate with:  python examples/advice/make_data.py
 
 import json
 import os
-import re
-
 import random
+import re
 
 SEED = 7
 N_TRAIN, N_DEV, N_TEST = 420, 90, 90
@@ -560,7 +559,7 @@ def generate(rng):
                     and row["_sig"] not in seen_lookup):
                 break
         else:
-            raise RuntimeError("could not generate a unique %s row" % kind)
+            raise RuntimeError(f"could not generate a unique {kind} row")
         seen_lookup[row.pop("_sig")] = True
         seen_lookup[row["text"]] = True
         rows.append(row)
@@ -593,9 +592,8 @@ def main():
     for name, part in (("train", train), ("dev", dev), ("test", test)):
         path = os.path.join(here, name + ".jsonl")
         with open(path, "w", encoding="utf-8", newline="\n") as fh:
-            for row in part:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        print("wrote %d rows to %s" % (len(part), path))
+            fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in part)
+        print(f"wrote {len(part)} rows to {path}")
 
 
 if __name__ == "__main__":
