@@ -456,3 +456,30 @@ def test_a_stuck_model_times_out_with_504_and_health_says_so_until_it_recovers(m
         gated.gate.set()
         _wait_until(lambda: httpx.get(f"{base}/health", timeout=30).status_code == 200, "the worker to recover")
         assert httpx.post(f"{base}/predict", json={"texts": ["python"]}, timeout=60).status_code == 200
+
+
+# --- Fuzzed from its own OpenAPI document ---------------------------------------------------
+
+FUZZ_CONFIG = """
+[checks.negative_data_rejection]
+# The document declares 413 for the limits it states (maxItems, maxLength).
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
+"""
+
+
+def test_every_answer_matches_the_openapi_document(server: Server, tmp_path: Path) -> None:
+    """schemathesis generates requests from the service's own document, valid and invalid,
+    and runs every check it has on the answers: no 5xx; status codes, content types,
+    headers and bodies as documented; valid data accepted, invalid data refused; the
+    API key enforced. Its command line, not its pytest plugin: that one reaches into
+    pytest's internals."""
+    pytest.importorskip("schemathesis")
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(FUZZ_CONFIG, encoding="utf-8")
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "--no-color", "run", f"{server.client.base_url}/openapi.json",
+        "--header", f"X-API-Key: {KEY}", "--checks", "all", "--mode", "all", "--max-examples", "30", "--seed", "14",
+        "--generation-deterministic", "--request-timeout", "60", "--workers", "1",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

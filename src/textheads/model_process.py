@@ -39,6 +39,9 @@ def _serve_batches(model_path: str, threads: int, conn: Connection) -> None:
     """Child process: load the model, then answer batches until told to stop."""
     try:
         torch.set_num_threads(threads)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # one "Loading weights" bar per process and restart is noise in a server log
         from textheads.backends import Backend, OnnxBackend, load_backend
         from textheads.export import is_onnx_dir
 

@@ -157,6 +157,7 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
     request_body = request_model(specs, max_texts=limits.max_texts, max_chars=limits.max_chars)
     retry = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
     responses: dict[int | str, dict[str, Any]] = {
+        400: _error("The body could not be read (it is not UTF-8)."),
         401: _error("Missing or wrong API key."),
         413: _error("The body, the number of texts or a text is over its limit."),
         422: _error("The body is not valid JSON, or does not fit the model (each problem names its field)."),

@@ -64,6 +64,15 @@ def request_model(specs: dict[str, HeadSpec], *, max_texts: int, max_chars: int)
         if spec.kind == "multilabel"
     }
     thresholds = {"type": "object", "properties": per_head, "additionalProperties": False}
+    # Thresholds only for heads requested: for each multilabel head, "if heads is a list
+    # without it, thresholds do not name it".
+    requested_only = [
+        {
+            "if": {"properties": {"heads": {"type": "array", "not": {"contains": {"const": name}}}}, "required": ["heads"]},
+            "then": {"properties": {"thresholds": {"anyOf": [{"type": "null"}, {"not": {"required": [name]}}]}}},
+        }
+        for name in per_head
+    ]
 
     def nullable(schema: dict[str, Any]) -> dict[str, Any]:
         return {"anyOf": [schema, {"type": "null"}]}
@@ -71,6 +80,7 @@ def request_model(specs: dict[str, HeadSpec], *, max_texts: int, max_chars: int)
     return create_model(  # type: ignore[no-any-return, call-overload]
         "PredictRequest",
         __base__=PredictRequest,
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"allOf": requested_only} if requested_only else None),
         texts=(Annotated[list[str], WithJsonSchema(texts)], PredictRequest.model_fields["texts"]),
         heads=(Annotated[list[str] | None, WithJsonSchema(nullable(heads))], PredictRequest.model_fields["heads"]),
         thresholds=(Annotated[dict[str, Any] | None, WithJsonSchema(nullable(thresholds))], PredictRequest.model_fields["thresholds"]),
