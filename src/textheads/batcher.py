@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 _IDLE_CHECK_S = 1.0
 """How often an idle model thread checks that its model process is still running."""
+_REVIVE_BACKOFF_S = 30.0
+"""After a failed restart, how long an idle model thread waits before the next one."""
 
 
 class Overloaded(RuntimeError):
@@ -99,6 +101,7 @@ class _Worker:
     backend: Backend
     thread: threading.Thread | None = None
     busy_since: float | None = None
+    revive_after: float = 0.0
 
 
 class ContinuousBatcher:
@@ -233,12 +236,12 @@ class ContinuousBatcher:
     def _work(self, worker: _Worker) -> None:
         while (batch := self._next_batch()) != []:
             if batch is None:
-                self._revive(worker.backend)
+                self._revive(worker)
                 continue
             worker.busy_since = time.monotonic()
             try:
                 self._run(worker.backend, batch)
-            except Exception as exc:  # noqa: BLE001 - whatever failed, the batch's requests hear of it and the thread goes on
+            except Exception as exc:  # whatever failed, the batch's requests hear of it and the thread goes on
                 logger.exception("a model batch failed")
                 self._fail((t.request for t in batch), exc)
             finally:
@@ -265,12 +268,13 @@ class ContinuousBatcher:
                 request.closed = True
                 request.finish(error)
 
-    def _revive(self, backend: Backend) -> None:
+    def _revive(self, worker: _Worker) -> None:
         """Start an idle worker's dead model process again, so that it is ready before work comes."""
-        revive = getattr(backend, "revive", None)
-        if revive is None or getattr(backend, "alive", True):
+        revive = getattr(worker.backend, "revive", None)
+        if revive is None or getattr(worker.backend, "alive", True) or time.monotonic() < worker.revive_after:
             return
         try:
             revive()
-        except Exception as exc:  # noqa: BLE001 - tried again on the next idle check or batch
+        except Exception as exc:  # noqa: BLE001 - tried again after a while, or by the next batch
+            worker.revive_after = time.monotonic() + _REVIVE_BACKOFF_S
             logger.error("could not restart a model process: %s", exc)

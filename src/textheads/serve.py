@@ -155,16 +155,6 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
         return info
 
     request_body = request_model(specs, max_texts=limits.max_texts, max_chars=limits.max_chars)
-    retry = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
-    responses: dict[int | str, dict[str, Any]] = {
-        400: _error("The body could not be read (it is not UTF-8)."),
-        401: _error("Missing or wrong API key."),
-        413: _error("The body, the number of texts or a text is over its limit."),
-        422: _error("The body is not valid JSON, or does not fit the model (each problem names its field)."),
-        500: _error("The model failed on a batch that held the request's texts."),
-        503: {**_error("Too many texts are waiting for the model, or no model worker is ready; try again after Retry-After seconds."), "headers": retry},
-        504: _error("No predictions within the service's time limit."),
-    }
 
     async def predict(body: request_body, request: Request) -> Response:  # type: ignore[valid-type]
         """Predictions of each requested head for each text, in order."""
@@ -174,13 +164,8 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
             return JSONResponse(error_body(message, field), status_code=status)
         try:
             predictions = await _unless_client_leaves(request.receive, running().predict(body.texts))
-        except (Overloaded, Unavailable, ModelProcessLost) as exc:
-            return JSONResponse(error_body(str(exc)), status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
-        except TimeoutError as exc:
-            return JSONResponse(error_body(str(exc)), status_code=504)
-        except Exception as exc:  # noqa: BLE001 - the worker logged the details; the client gets no internals
-            logger.error("a prediction request failed: %s: %s", type(exc).__name__, exc)
-            return JSONResponse(error_body("the model failed on a batch that held this request's texts; the service log has the details"), status_code=500)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a documented answer
+            return _failure(exc)
         if predictions is None:
             return Response(status_code=499)  # the client has gone (nginx's code for it); nobody reads this
         records = to_records(_chosen_specs(specs, body), predictions)
@@ -188,16 +173,42 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
         # hundreds of probabilities per text.
         return Response(json.dumps({"predictions": records}, ensure_ascii=False), media_type="application/json")
 
-    app.post("/predict", response_model=response_model(specs), responses=responses, dependencies=keyed)(predict)
+    app.post("/predict", response_model=response_model(specs), responses=_PREDICT_ERRORS, dependencies=keyed)(predict)
     return app
-
-
-def _too_large(limit: int) -> dict[str, Any]:
-    return error_body(f"request body is over the limit of {limit} bytes", "body")
 
 
 def _error(description: str) -> dict[str, Any]:
     return {"model": ErrorBody, "description": description}
+
+
+_PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("The body could not be read (it is not UTF-8)."),
+    401: _error("Missing or wrong API key."),
+    413: _error("The body, the number of texts or a text is over its limit."),
+    422: _error("The body is not valid JSON, or does not fit the model (each problem names its field)."),
+    500: _error("The model failed on a batch that held the request's texts."),
+    503: {
+        **_error("Too many texts are waiting for the model, or no model worker is ready; try again after Retry-After seconds."),
+        "headers": {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}},
+    },
+    504: _error("No predictions within the service's time limit."),
+}
+
+
+def _failure(exc: Exception) -> JSONResponse:
+    """The answer to a request whose predictions failed: 503 for what passes (full pool,
+    no worker ready, a model process restarting), 504 past the time limit, else 500."""
+    if isinstance(exc, (Overloaded, Unavailable, ModelProcessLost)):
+        return JSONResponse(error_body(str(exc)), status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+    if isinstance(exc, TimeoutError):
+        return JSONResponse(error_body(str(exc)), status_code=504)
+    # The model thread logged the traceback; the client gets no internals.
+    logger.error("a prediction request failed: %s: %s", type(exc).__name__, exc)
+    return JSONResponse(error_body("the model failed on a batch that held this request's texts; the service log has the details"), status_code=500)
+
+
+def _too_large(limit: int) -> dict[str, Any]:
+    return error_body(f"request body is over the limit of {limit} bytes", "body")
 
 
 def _add_error_handlers(app: FastAPI) -> None:
