@@ -326,6 +326,16 @@ def test_a_warning_when_serving_beyond_loopback_without_a_key() -> None:
         assert "without an API key" in (exposure_warning(host, None) or "")
 
 
+def test_limits_refuse_a_pool_smaller_than_one_request() -> None:
+    from textheads.errors import ConfigError
+    from textheads.serve import Limits
+
+    with pytest.raises(ConfigError, match=r"max_pending \(100, --max-pending\) must be at least max_texts \(256, --max-texts\)"):
+        Limits(max_pending=100)
+    with pytest.raises(ConfigError, match="timeout_s must be a positive number of seconds"):
+        Limits(timeout_s=0)
+
+
 def test_the_cli_prints_the_warning_on_start(model_dir: Path) -> None:
     # 192.0.2.1 is reserved for documentation: no interface has it, so the bind fails
     # right after the warning and nothing listens beyond loopback.

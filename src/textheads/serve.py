@@ -89,7 +89,7 @@ class Limits:
 
     def __post_init__(self) -> None:
         if self.max_pending < self.max_texts:
-            raise ConfigError(f"max_pending ({self.max_pending}) must be at least max_texts ({self.max_texts}): a request of max_texts texts could never wait for the model")
+            raise ConfigError(f"max_pending ({self.max_pending}, --max-pending) must be at least max_texts ({self.max_texts}, --max-texts): a request with max_texts texts could never be queued")
         if not self.timeout_s > 0:
             raise ConfigError(f"timeout_s must be a positive number of seconds; got {self.timeout_s}")
 
