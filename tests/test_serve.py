@@ -93,7 +93,11 @@ def server(model_dir: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     yield Server(client, process, model_processes=not request.param)
     client.close()
     process.terminate()
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
 
 
 def test_predictions_equal_the_python_api(server: Server, model_dir: Path) -> None:
@@ -302,12 +306,19 @@ def test_model_processes_killed_mid_batch_fail_their_request_with_503_and_come_b
     assert len(processes) == 2
     for pid in processes:
         os.kill(pid, signal.SIGSTOP)  # hold them, so that the batch is surely in flight when they die
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(server.client.post, "/predict", json={"texts": ["python"]})
-        _wait_until(lambda: any(w["busy"] for w in server.client.get("/health").json()["workers"]), "a worker to run the batch")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(server.client.post, "/predict", json={"texts": ["python"]})
+            _wait_until(lambda: any(w.get("busy") for w in server.client.get("/health").json().get("workers", [])), "a worker to run the batch")
+            for pid in processes:
+                os.kill(pid, signal.SIGKILL)
+            response = pending.result(timeout=60)
+    finally:  # never leave stopped processes behind, whatever failed
         for pid in processes:
-            os.kill(pid, signal.SIGKILL)
-        response = pending.result(timeout=60)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
     assert "model process died" in response.json()["detail"][0]["message"]
     # Restarted (while idle, or for the next batch), the service answers again.
