@@ -162,3 +162,116 @@ def test_a_model_process_runs_an_onnx_export(classifier: TextClassifier, tmp_pat
             np.testing.assert_allclose(values, expected[head], atol=1e-6)
     finally:
         process.close()
+
+
+def test_a_full_pool_refuses_a_request_at_once(classifier: TextClassifier) -> None:
+    from textheads.batcher import Overloaded
+
+    backend = Recording(classifier.backend_)
+    batcher = ContinuousBatcher([backend], classifier.tokenizer_, batch_size=4, max_pending=3)
+
+    async def main() -> list:
+        waiting = asyncio.ensure_future(batcher.predict(["bug", "sleep well"]))
+        await asyncio.sleep(0)  # in the pool now; the model thread has not started
+        with pytest.raises(Overloaded, match="2 texts are waiting for the model, and 2 more would pass the limit of 3"):
+            await batcher.predict(["python", "oven"])
+        assert batcher.pending == 2
+        batcher.start()
+        try:
+            return [await waiting, await batcher.predict(["python"])]
+        finally:
+            batcher.stop()
+
+    assert [len(result.truncated) for result in asyncio.run(main())] == [2, 1]
+    assert [n for n, _ in backend.widths] == [2, 1]
+
+
+def test_a_cancelled_request_takes_its_texts_out_of_the_pool(classifier: TextClassifier) -> None:
+    backend = Recording(classifier.backend_)
+    batcher = ContinuousBatcher([backend], classifier.tokenizer_, batch_size=8)
+
+    async def main() -> None:
+        kept = asyncio.ensure_future(batcher.predict(["bug"]))
+        leaving = asyncio.ensure_future(batcher.predict(["sleep well", "oven pasta", "doctor"]))
+        await asyncio.sleep(0)
+        assert batcher.pending == 4
+        leaving.cancel()  # as the service does when its client disconnects
+        await asyncio.gather(leaving, return_exceptions=True)
+        assert batcher.pending == 1
+        batcher.start()
+        try:
+            await kept
+        finally:
+            batcher.stop()
+
+    asyncio.run(main())
+    assert [n for n, _ in backend.widths] == [1]  # no pass was spent on the cancelled texts
+
+
+def test_a_request_past_its_time_limit_fails_and_leaves_the_pool(classifier: TextClassifier) -> None:
+    batcher = ContinuousBatcher([classifier.backend_], classifier.tokenizer_, timeout_s=0.05)
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError, match="no predictions within 0.05 s"):
+            await batcher.predict(["bug", "sleep"])  # the model thread never started
+        assert batcher.pending == 0
+
+    asyncio.run(main())
+
+
+class OneRowShort:
+    """A real backend that, once, returns one row fewer than its batch: the failure
+    comes after its run, where the batcher hands rows to requests."""
+
+    def __init__(self, backend) -> None:  # type: ignore[no-untyped-def]
+        self.backend, self.specs, self.max_length = backend, backend.specs, backend.max_length
+        self.broken = True
+
+    def run(self, batch):  # type: ignore[no-untyped-def]
+        outputs = self.backend.run(batch)
+        if self.broken:
+            self.broken = False
+            return {name: values[:-1] for name, values in outputs.items()}
+        return outputs
+
+
+def test_a_failure_outside_the_backend_run_fails_its_batch_and_the_thread_goes_on(classifier: TextClassifier) -> None:
+    batcher = ContinuousBatcher([OneRowShort(classifier.backend_)], classifier.tokenizer_, batch_size=4)
+
+    async def main() -> list:
+        batcher.start()
+        try:
+            # Bounded waits: before the fix the thread died and these waited forever.
+            first = await asyncio.wait_for(asyncio.gather(batcher.predict(["bug", "sleep"]), return_exceptions=True), 60)
+            second = await asyncio.wait_for(batcher.predict(["python"]), 60)
+            return [*first, second]
+        finally:
+            batcher.stop()
+
+    failed, answered = asyncio.run(main())
+    assert isinstance(failed, IndexError)
+    assert len(answered.truncated) == 1
+    assert batcher.worker_status()[0].busy is False
+
+
+def test_a_model_process_that_gives_no_answer_is_stopped_and_started_again(classifier: TextClassifier, model_processes: list) -> None:
+    import os
+    import signal
+
+    from textheads.model_process import ModelProcessLost
+
+    process = model_processes[0]
+    batch = collate_rows([classifier.tokenizer_("bug")["input_ids"]], None, 0)
+    hung = process._process.pid
+    os.kill(hung, signal.SIGSTOP)  # alive, but it will never answer
+    process.answer_timeout_s = 1.0
+    try:
+        with pytest.raises(ModelProcessLost, match="gave no answer within 1 s"):
+            process.run(batch)
+        assert not process.alive
+    finally:
+        process.answer_timeout_s = None
+    expected = classifier.backend_.run(batch)
+    for head, values in process.run(batch).items():
+        np.testing.assert_allclose(values, expected[head], atol=1e-5)
+    assert process._process.pid != hung

@@ -1,17 +1,9 @@
-"""ONNX export parity, and the HTTP service over real loopback sockets."""
+"""ONNX export parity (the HTTP service is tested in test_serve.py)."""
 
 from __future__ import annotations
 
-import concurrent.futures
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
@@ -76,114 +68,3 @@ def test_pooled_classification_heads_export(tiny_encoder_dir: Path, data_files: 
     onnx_out = TextClassifier.load(exported).predict_proba(TEXTS)
     for head, values in clf.predict_proba(TEXTS).items():
         np.testing.assert_allclose(onnx_out[head], values, atol=1e-4)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module", params=[[], ["--in-process"]], ids=["model-processes", "in-process"])
-def server(model_dir: Path, request: pytest.FixtureRequest):
-    """The real service on a loopback port: its model in two child processes (the
-    default), or in two threads of the HTTP process."""
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TEXTHEADS_API_KEY": "s3cret"}
-    args = [sys.executable, "-m", "textheads", "serve", str(model_dir), "--port", str(port), "--max-texts", "8", "--max-chars", "500", "--max-body-bytes", "20000", *request.param]
-    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"server did not start: {process.stdout.read()}")
-    client = httpx.Client(base_url=base, headers={"X-API-Key": "s3cret"}, timeout=30)
-    yield client
-    client.close()
-    process.terminate()
-    process.wait(timeout=10)
-
-
-def test_predictions_equal_the_python_api(server: httpx.Client, model_dir: Path) -> None:
-    response = server.post("/predict", json={"texts": TEXTS})
-    assert response.status_code == 200
-    records = response.json()["predictions"]
-    expected = TextClassifier.load(model_dir).predict_records(TEXTS)
-    for got, want in zip(records, expected, strict=True):
-        assert got["topics"]["labels"] == want["topics"]["labels"]
-        assert got["level"]["label"] == want["level"]["label"]
-        for label, p in want["topics"]["probabilities"].items():
-            assert got["topics"]["probabilities"][label] == pytest.approx(p, abs=1e-5)
-        assert got["score"]["value"] == pytest.approx(want["score"]["value"], abs=1e-4)
-
-
-def test_head_selection_and_request_thresholds(server: httpx.Client) -> None:
-    body = {"texts": ["python"], "heads": ["topics"], "thresholds": {"topics": 0.0}}
-    [record] = server.post("/predict", json=body).json()["predictions"]
-    assert set(record) == {"topics", "truncated"}
-    assert record["topics"]["labels"] == ["code", "cook", "health"]
-
-
-def test_model_and_docs(server: httpx.Client) -> None:
-    info = server.get("/model").json()
-    assert info["heads"]["topics"]["labels"] == ["code", "cook", "health"]
-    assert info["heads"]["level"]["kind"] == "multiclass" and info["textheads_version"]
-    assert info["model_workers"]["count"] == 2
-    assert server.get("/openapi.json").json()["paths"]["/predict"]
-
-
-@pytest.mark.parametrize(
-    ("body", "status", "message"),
-    [
-        ({"texts": []}, 422, "give at least one text"),
-        ({"texts": ["ok", ""]}, 422, "text is empty"),
-        ({"texts": "not a list"}, 422, "valid list"),
-        ({"texts": [1, 2]}, 422, "valid string"),
-        ({}, 422, "Field required"),
-        ({"texts": ["x"] * 9}, 413, "9 texts is over the limit of 8 per request"),
-        ({"texts": ["x" * 501]}, 413, "text of 501 characters is over the limit of 500"),
-        ({"texts": ["x"], "heads": ["nope"]}, 422, "unknown head 'nope'"),
-        ({"texts": ["x"], "thresholds": {"level": 0.3}}, 422, "thresholds apply to multilabel heads"),
-        ({"texts": ["x"], "thresholds": {"topics": {"zzz": 0.3}}}, 422, "unknown labels ['zzz']"),
-        ({"texts": ["x"], "thresholds": {"topics": 1.5}}, 422, "between 0 and 1"),
-    ],
-)
-def test_bad_requests(server: httpx.Client, body: dict, status: int, message: str) -> None:
-    response = server.post("/predict", json=body)
-    assert response.status_code == status
-    assert message in json.dumps(response.json())
-
-
-def test_malformed_json_and_oversized_body(server: httpx.Client) -> None:
-    response = server.post("/predict", content=b'{"texts": [', headers={"Content-Type": "application/json"})
-    assert response.status_code == 422 and "JSON" in response.text
-    big = server.post("/predict", json={"texts": ["a" * 400] * 60})
-    assert big.status_code == 413 and "over the limit of 20000 bytes" in big.text
-
-
-def test_api_key_is_required_except_for_health(server: httpx.Client) -> None:
-    base = str(server.base_url)
-    assert httpx.get(f"{base}/health").status_code == 200
-    assert httpx.post(f"{base}/predict", json={"texts": ["x"]}).status_code == 401
-    assert httpx.get(f"{base}/model", headers={"X-API-Key": "wrong"}).status_code == 401
-    assert httpx.get(f"{base}/docs").status_code == 401
-    assert httpx.get(f"{base}/model", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-
-
-def test_a_burst_of_concurrent_requests_all_succeed(server: httpx.Client) -> None:
-    def call(i: int) -> tuple[int, list]:
-        response = server.post("/predict", json={"texts": [TEXTS[i % len(TEXTS)], f"python {i}"]})
-        return response.status_code, response.json()["predictions"]
-
-    with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(call, range(64)))
-    assert all(status == 200 for status, _ in results)
-    # Each answer belongs to its own request, whatever batch it shared.
-    solo = server.post("/predict", json={"texts": [TEXTS[0], "python 0"]}).json()["predictions"]
-    assert results[0][1][0]["topics"]["probabilities"] == pytest.approx(solo[0]["topics"]["probabilities"], abs=1e-5)

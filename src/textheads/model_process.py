@@ -5,6 +5,10 @@ and hands padded batches to model processes through pipes. A model pass then
 never waits for the HTTP thread's hold on the Python interpreter lock, and
 two model processes never wait for each other's: on a small CPU that is the
 difference between the service keeping up with the in-process path or not.
+
+A model process that dies, or that gives no answer within its time limit
+(then it is killed), fails the batch it was running with `ModelProcessLost`
+and is started again.
 """
 
 from __future__ import annotations
@@ -27,10 +31,17 @@ class ModelProcessError(RuntimeError):
     """The model process failed to start, died, or failed a batch."""
 
 
+class ModelProcessLost(ModelProcessError):
+    """The model process died or hung while running a batch; it is started again."""
+
+
 def _serve_batches(model_path: str, threads: int, conn: Connection) -> None:
     """Child process: load the model, then answer batches until told to stop."""
     try:
         torch.set_num_threads(threads)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # one "Loading weights" bar per process and restart is noise in a server log
         from textheads.backends import Backend, OnnxBackend, load_backend
         from textheads.export import is_onnx_dir
 
@@ -57,12 +68,14 @@ def _serve_batches(model_path: str, threads: int, conn: Connection) -> None:
 class ProcessBackend:
     """Runs batches through the model at `model_path` in a child process with `threads` CPU threads.
 
-    A process that dies is started again on the next batch; the batch it was
-    running fails with `ModelProcessError`.
+    A process that dies, or that does not answer a batch within
+    `answer_timeout_s` seconds (then it is killed), fails that batch with
+    `ModelProcessLost` and is started again on the next batch (or by `revive`).
     """
 
-    def __init__(self, model_path: str | Path, *, specs: dict[str, HeadSpec], max_length: int, threads: int) -> None:
+    def __init__(self, model_path: str | Path, *, specs: dict[str, HeadSpec], max_length: int, threads: int, answer_timeout_s: float | None = None) -> None:
         self.model_path, self.threads = str(model_path), threads
+        self.answer_timeout_s = answer_timeout_s
         self.specs, self.max_length = specs, max_length
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
@@ -87,19 +100,40 @@ class ProcessBackend:
             raise ModelProcessError(f"the model process could not load {self.model_path}: {message}")
         self._process, self._conn = process, parent
 
+    @property
+    def alive(self) -> bool:
+        """Whether the child process is running (it may be busy with a batch)."""
+        process = self._process
+        return process is not None and process.is_alive()
+
+    def revive(self) -> None:
+        """Start the child process again if it has died."""
+        with self._lock:
+            self._ensure_started()
+
+    def _ensure_started(self) -> None:
+        if self._conn is None or not self._process.is_alive():
+            self._close_pipe()
+            self._start()
+
     def run(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         with self._lock:
-            if self._conn is None or not self._process.is_alive():
-                self._close_pipe()
-                self._start()
+            self._ensure_started()
             assert self._conn is not None
             try:
                 self._conn.send({name: values.numpy() for name, values in batch.items()})
-                status, payload = self._conn.recv()
+                answered = self._conn.poll(self.answer_timeout_s)
+                if answered:
+                    status, payload = self._conn.recv()
             except (EOFError, OSError):
                 self._process.join(timeout=5)
                 self._close_pipe()
-                raise ModelProcessError(f"the model process died (exit code {self._process.exitcode}) while running a batch; it will be restarted") from None
+                raise ModelProcessLost(f"the model process died (exit code {self._process.exitcode}) while running a batch; it will be restarted") from None
+            if not answered:
+                self._process.kill()
+                self._process.join(timeout=5)
+                self._close_pipe()
+                raise ModelProcessLost(f"the model process gave no answer within {self.answer_timeout_s:g} s and was stopped; it will be restarted")
         if status != "ok":
             raise ModelProcessError(f"the model process failed a batch: {payload}")
         return payload
