@@ -722,3 +722,9 @@ def test_labels_file_with_a_byte_order_mark(tmp_path: Path) -> None:
     (tmp_path / "levels.txt").write_bytes(b"\xef\xbb\xbfjunior\nsenior\n")
     path = write(tmp_path / "config.yaml", yaml.safe_dump({"heads": {"level": {"kind": "multiclass", "labels_file": "levels.txt"}}}))
     assert load_config(path).heads["level"].labels == ["junior", "senior"]
+
+
+@pytest.mark.parametrize("name", ["text", "truncated"])
+def test_a_head_may_not_take_the_name_of_a_record_field(name: str) -> None:
+    with pytest.raises(ConfigError, match=f"heads.{name}.name: a head may not be named '{name}'"):
+        build_config({"heads": {name: {"kind": "regression"}}}, source="cfg.yaml")

@@ -43,7 +43,6 @@ from textheads.serve_schema import (
     PredictRequest,
     check_request,
     error_body,
-    merged_thresholds,
     request_model,
     response_model,
 )
@@ -275,7 +274,7 @@ def _chosen_specs(specs: dict[str, Any], body: PredictRequest) -> dict[str, Any]
     """The requested heads, with the request's thresholds merged into the stored ones."""
     chosen = {name: spec for name, spec in specs.items() if body.heads is None or name in body.heads}
     for name, value in (body.thresholds or {}).items():
-        chosen[name] = chosen[name].model_copy(update={"threshold": merged_thresholds(chosen[name], value)})
+        chosen[name] = chosen[name].with_thresholds(value)  # the request was checked against the document
     return chosen
 
 

@@ -134,13 +134,6 @@ def _is_probability(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0.0 <= value <= 1.0
 
 
-def merged_thresholds(spec: HeadSpec, value: float | dict[str, float]) -> float | dict[str, float]:
-    """A request's thresholds for `spec`: labels it leaves out keep their stored thresholds."""
-    if not isinstance(value, dict):
-        return float(value)
-    return {**dict(zip(spec.labels or [], spec.thresholds(), strict=True)), **{label: float(v) for label, v in value.items()}}
-
-
 def response_model(specs: dict[str, HeadSpec]) -> type[BaseModel]:
     """The body of a 200 answer of `/predict`: one record per text, with each requested head."""
     heads: dict[str, Any] = {f"head_{i}": (_head_output(spec), Field(default=None, alias=name)) for i, (name, spec) in enumerate(specs.items())}

@@ -29,6 +29,7 @@ LOSSES: dict[str, tuple[str, ...]] = {
     "regression": ("mse", "huber"),
 }
 DEFAULT_LOSS = {"multilabel": "bce", "multiclass": "cross_entropy", "regression": "mse"}
+RESERVED_HEAD_NAMES = frozenset({"text", "truncated"})
 DEFAULT_CONV_KERNEL_SIZES = [2, 3, 4]
 """Kernel sizes of the convolutional head that classification heads get by default
 when the encoder is fine-tuned (see `HeadSpec.with_default_head_type`)."""
@@ -103,6 +104,14 @@ class HeadSpec(StrictModel):
     """Multilabel only: after training, tune one threshold per label on the validation data."""
     top1_fallback: bool = False
     """Multilabel only: a text always gets at least its most probable label."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_record_field(cls, name: str) -> str:
+        # Prediction records hold each head by name beside these two fields.
+        if name in RESERVED_HEAD_NAMES:
+            raise ValueError(f"a head may not be named {name!r}: prediction records use that name for the text's own field (reserved: {sorted(RESERVED_HEAD_NAMES)})")
+        return name
 
     @field_validator("hidden_sizes", "conv_kernel_sizes")
     @classmethod
