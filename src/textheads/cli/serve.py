@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
+from textheads.cli._common import quiet_library_logs
 
 def serve(
     model_dir: Annotated[Path, typer.Argument(help="A trained model directory or ONNX export.")],
     host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     api_key: Annotated[str | None, typer.Option(help="Require this key (X-API-Key header) on every route but /health. Default: $TEXTHEADS_API_KEY. Without one, binding a non-loopback address prints a warning.")] = None,
     max_texts: Annotated[int, typer.Option(min=1, help="Texts per request.")] = 256,
     max_chars: Annotated[int, typer.Option(min=1, help="Characters per text.")] = 20_000,
@@ -24,6 +25,7 @@ def serve(
     in_process: Annotated[bool, typer.Option("--in-process", help="Run the model in threads of the HTTP process instead of child processes.")] = False,
 ) -> int:
     """Serve predictions over HTTP (POST /predict, GET /health, GET /model, /docs)."""
+    quiet_library_logs()
     from textheads.serve import Limits
     from textheads.serve import serve as run_server
 
