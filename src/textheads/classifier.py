@@ -23,6 +23,7 @@ from textheads.io import write_text_atomic
 from textheads.losses import resolve_auto_weights
 from textheads.model import TextHeadsConfig, TextHeadsModel
 from textheads.predict import Predictions, decide, predict_outputs, to_records
+from textheads.samples import choose_sample, read_sample_texts, write_sample_texts
 from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
 from textheads.thresholds import tuned_spec
@@ -118,9 +119,12 @@ class TextClassifier:
         run_config = config.model_copy(update={"heads": {s.name: s for s in specs}, "output_dir": str(output_dir)})
         seed_everything(config.train.seed)  # before the heads are initialised
         model, tokenizer = _build_model(run_config, specs, train_data)
+        # Kept to check int8 exports against the fp32 model (textheads.quantize).
+        self.sample_texts_ = choose_sample((validation_data if validation_data is not None else train_data).texts, config.train.seed)
         if not temporary:
             output_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
+            write_sample_texts(output_dir, self.sample_texts_)
         validation_outputs = None
         try:
             if run_config.train.freeze == "encoder" and not model.reads_tokens:
@@ -275,14 +279,29 @@ class TextClassifier:
         if self.model_ is None:
             raise ConfigError("this classifier runs an ONNX export; save the PyTorch model directory it came from instead")
         save_model_dir(self.model_, self.tokenizer_, path)
+        samples = getattr(self, "sample_texts_", None)
+        if samples:
+            write_sample_texts(path, samples)
 
-    def export_onnx(self, path: str | Path, *, quantize: str | None = None) -> Path:
-        """Save, then export to ONNX (see `textheads.export.export_onnx`)."""
+    def export_onnx(
+        self,
+        path: str | Path,
+        *,
+        quantize: str | None = None,
+        min_agreement: float = 0.99,
+        calibration: str | Path | Sequence[str] | None = None,
+        force: bool = False,
+        echo: Any = print,
+    ) -> Path:
+        """Save, then export to ONNX (see `textheads.export.export_onnx`); an int8 export is
+        checked on the sample texts kept from `fit` (or stored with a loaded model)."""
         from textheads.export import export_onnx
 
+        if calibration is None and getattr(self, "sample_texts_", None) is None and self.config.output_dir:
+            calibration = read_sample_texts(self.config.output_dir)
         with tempfile.TemporaryDirectory() as tmp:
             self.save(tmp)
-            return export_onnx(tmp, path, quantize=quantize)
+            return export_onnx(tmp, path, quantize=quantize, min_agreement=min_agreement, calibration=calibration, force=force, echo=echo)
 
     @classmethod
     def load(cls, path: str | Path) -> TextClassifier:
