@@ -14,7 +14,7 @@ from conftest import make_rows, three_head_config, write_jsonl
 from textheads import TextClassifier
 from textheads.cli import main
 from textheads.config import build_config
-from textheads.errors import ConfigError, ModelLoadError
+from textheads.errors import ConfigError, DataError, ModelLoadError
 from textheads.export import export_onnx
 from textheads.predict import decisions_matrix
 from textheads.quantize import QuantizationError
@@ -295,3 +295,21 @@ def test_min_agreement_and_calibration_are_checked(model_dir: Path, tmp_path: Pa
     empty.write_text('{"body": "x"}\n')
     assert main(["export", str(model_dir), "--quantize", "int8", "--calibration", str(empty), "--output", str(tmp_path / "o")]) == 2
     assert "column 'text' not found" in capsys.readouterr().err
+
+
+def test_a_classifier_fitted_in_memory_checks_int8_on_its_validation_texts(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "unused", max_steps=2)
+    raw["output_dir"] = None
+    clf = TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=lambda _: None)
+    lines: list[str] = []
+    clf.export_onnx(tmp_path / "int8", quantize="int8", min_agreement=0.0, echo=lines.append)
+    assert lines[0] == "Checking int8 against the fp32 model on 30 sample texts stored with the model (sample_texts.jsonl)"
+    assert json.loads((tmp_path / "int8" / "textheads_onnx.json").read_text())["agreement"]["texts"] == 30
+
+
+def test_damaged_sample_texts_are_a_data_error_naming_the_line(model_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("checkpoints"))
+    (copy / SAMPLE_FILE).write_text('{"text": "fine"}\n{"text": 3}\n')
+    with pytest.raises(DataError, match=r"sample_texts.jsonl, line 2: expected"):
+        export_onnx(copy, tmp_path / "int8", quantize="int8", echo=lambda _: None)
