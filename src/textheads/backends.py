@@ -6,7 +6,6 @@ Both take a padded batch and return every head's user-facing outputs
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Protocol
 
@@ -65,25 +64,47 @@ class OnnxBackend:
     """Runs an exported model (see `textheads.export`) with ONNX Runtime."""
 
     def __init__(self, folder: str | Path, *, threads: int | None = None) -> None:
+        from textheads.manifest import read_manifest
+
+        folder = Path(folder)
+        try:
+            config = TextHeadsConfig.from_pretrained(folder)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot read the config.json of the ONNX export in {folder}: {exc}") from None
+        manifest = read_manifest(folder, [spec["name"] for spec in config.head_specs])
+        self._start(folder / manifest["file"], config, manifest["inputs"], threads)
+
+    @classmethod
+    def for_graph(cls, graph: Path, config: TextHeadsConfig, inputs: list[str], *, threads: int | None = None) -> OnnxBackend:
+        """A backend for a graph file outside an export folder (e.g. while exporting)."""
+        backend = cls.__new__(cls)
+        backend._start(graph, config, inputs, threads)
+        return backend
+
+    def _start(self, graph: Path, config: TextHeadsConfig, inputs: list[str], threads: int | None) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
             raise MissingExtraError("onnxruntime", "onnx") from None
-        from textheads.export import MANIFEST
-
-        folder = Path(folder)
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        config = TextHeadsConfig.from_pretrained(folder)
-        self.specs = {d["name"]: HeadSpec.model_validate(d) for d in config.head_specs}
-        self.max_length = usable_max_length(config.max_text_length, config.encoder, f"the ONNX export {folder}")
         self.config = config
+        self.specs = {d["name"]: HeadSpec.model_validate(d) for d in config.head_specs}
+        self.max_length = usable_max_length(config.max_text_length, config.encoder, f"the ONNX model {graph}")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(folder / manifest["file"]), options, providers=["CPUExecutionProvider"])
-        self.inputs = manifest["inputs"]
-        self.outputs = manifest["outputs"]
+        try:
+            self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's error classes (Fail, InvalidProtobuf, ...) derive from Exception only
+            raise ModelLoadError(f"ONNX Runtime cannot load {graph}: {exc}") from None
+        self.inputs = inputs
+        self.outputs = list(self.specs)
+        graph_inputs = [i.name for i in self.session.get_inputs()]
+        graph_outputs = [o.name for o in self.session.get_outputs()]
+        if graph_inputs != inputs or graph_outputs != self.outputs:
+            raise ModelLoadError(
+                f"the graph {graph} takes {graph_inputs} and gives {graph_outputs}; its manifest and config.json say {inputs} and {self.outputs}"
+            )
 
     def run(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         feed = {name: batch[name].numpy().astype(np.int64) for name in self.inputs}
@@ -93,7 +114,7 @@ class OnnxBackend:
 
 def load_backend(path: str | Path) -> tuple[Backend, PreTrainedTokenizerBase, TextHeadsModel | None]:
     """(backend, tokenizer, PyTorch model or None) for a model or ONNX export directory."""
-    from textheads.export import is_onnx_dir
+    from textheads.manifest import is_onnx_dir
     from textheads.saving import load_model_dir
 
     if is_onnx_dir(path):

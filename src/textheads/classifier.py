@@ -33,6 +33,7 @@ from textheads.model import TextHeadsConfig, TextHeadsModel
 from textheads.ownership import check_output_file
 from textheads.predict import Predictions, decide, predict_outputs, to_records
 from textheads.progress import progress
+from textheads.samples import choose_sample, read_sample_texts, write_sample_texts
 from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
 from textheads.thresholds import tuned_spec
@@ -137,6 +138,8 @@ class TextClassifier:
         temporary = config.output_dir is None
         output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
         run_config = run_config.model_copy(update={"output_dir": str(output_dir)})
+        # Kept to check int8 exports against the fp32 model (textheads.quantize).
+        self.sample_texts_ = choose_sample((validation_data if validation_data is not None else train_data).texts, config.train.seed)
         try:
             with open_run_folder(output_dir, run_config, digests, resume=resume, overwrite=overwrite, echo=echo):
                 self._train(model, tokenizer, run_config, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo)
@@ -160,6 +163,7 @@ class TextClassifier:
         """Train into the prepared `run_config.output_dir`, load the best model, tune thresholds."""
         output_dir = Path(run_config.output_dir or ".")
         write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
+        write_sample_texts(output_dir, self.sample_texts_)
         validation_outputs = None
         if run_config.train.freeze == "encoder" and not model.reads_tokens:
             self.train_result_, validation_outputs = self._train_frozen(model, tokenizer, run_config, train_data, validation_data, show_progress, echo)
@@ -323,14 +327,29 @@ class TextClassifier:
         if self.model_ is None:
             raise ConfigError("this classifier runs an ONNX export; save the PyTorch model directory it came from instead")
         save_model_dir(self.model_, self.tokenizer_, path)
+        samples = getattr(self, "sample_texts_", None)
+        if samples:
+            write_sample_texts(path, samples)
 
-    def export_onnx(self, path: str | Path, *, quantize: str | None = None) -> Path:
-        """Save, then export to ONNX (see `textheads.export.export_onnx`)."""
+    def export_onnx(
+        self,
+        path: str | Path,
+        *,
+        quantize: str | None = None,
+        min_agreement: float = 0.99,
+        calibration: str | Path | Sequence[str] | None = None,
+        force: bool = False,
+        echo: Any = print,
+    ) -> Path:
+        """Save, then export to ONNX (see `textheads.export.export_onnx`); an int8 export is
+        checked on the sample texts kept from `fit` (or stored with a loaded model)."""
         from textheads.export import export_onnx
 
+        if calibration is None and getattr(self, "sample_texts_", None) is None and self.config.output_dir:
+            calibration = read_sample_texts(self.config.output_dir)
         with tempfile.TemporaryDirectory() as tmp:
             self.save(tmp)
-            return export_onnx(tmp, path, quantize=quantize)
+            return export_onnx(tmp, path, quantize=quantize, min_agreement=min_agreement, calibration=calibration, force=force, echo=echo)
 
     @classmethod
     def load(cls, path: str | Path) -> TextClassifier:

@@ -1,26 +1,33 @@
 """ONNX export: encoder + every head, with sigmoid/softmax and the regression
 rescaling inside the graph, dynamic batch and sequence axes; optional int8
-dynamic quantisation. The exported folder holds everything needed to run it:
-`model.onnx`, the tokenizer, and `config.json` (heads, labels, thresholds)."""
+quantisation, checked against the fp32 model (see `textheads.quantize`).
+
+The exported folder holds everything needed to run it: `model.onnx`, the
+tokenizer, `config.json` (heads, labels, thresholds) and the manifest
+`textheads_onnx.json`, which also marks the folder as one textheads may replace.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
+from transformers import PreTrainedTokenizerBase
 
-from textheads.errors import MissingExtraError
-from textheads.io import atomic_directory
+from textheads.errors import ConfigError, MissingExtraError
+from textheads.export_target import check_export_target, publish_export, staged_export
+from textheads.manifest import MANIFEST, ONNX_FILE, exporter_inputs, is_onnx_dir, read_manifest
 from textheads.model import TextHeadsModel
 from textheads.saving import load_model_dir
 
-ONNX_FILE = "model.onnx"
-MANIFEST = "textheads_onnx.json"
+__all__ = ["MANIFEST", "ONNX_FILE", "export_onnx", "is_onnx_dir", "read_manifest"]
+
+Calibration = str | Path | Sequence[str] | None
 
 
 class _ExportWrapper(nn.Module):
@@ -36,72 +43,85 @@ class _ExportWrapper(nn.Module):
         return tuple(outputs[name] for name in self.model.specs)
 
 
-def export_onnx(model_dir: str | Path, output_dir: str | Path | None = None, *, quantize: str | None = None, opset: int = 17) -> Path:
-    """Export a model directory to ONNX; returns the folder written (default MODEL_DIR/onnx)."""
+def export_onnx(
+    model_dir: str | Path,
+    output_dir: str | Path | None = None,
+    *,
+    quantize: str | None = None,
+    opset: int = 17,
+    min_agreement: float = 0.99,
+    calibration: Calibration = None,
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+) -> Path:
+    """Export a model directory to ONNX; returns the folder written (default
+    MODEL_DIR/onnx, or MODEL_DIR/onnx-int8 with `quantize="int8"`).
+
+    The folder must not exist, be empty, or be an earlier export. With
+    `quantize="int8"`, the int8 graph is compared with the fp32 model on the
+    sample texts stored with the model (or on `calibration`: a file read with the
+    model's text columns, or a list of texts); a classification head whose
+    decisions agree on fewer than `min_agreement` of the texts makes it try
+    quantising fewer layers, and refuse (`QuantizationError`) when none
+    reaches the bar, unless `force`. The figures go to `echo` and the manifest.
+
+    Example:
+        >>> export_onnx("runs/advice", quantize="int8")  # doctest: +SKIP
+        PosixPath('runs/advice/onnx-int8')
+    """
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
         raise MissingExtraError("onnx and onnxruntime", "onnx") from None
+    if quantize not in (None, "int8"):
+        raise ConfigError(f"quantize must be 'int8' or None; got {quantize!r}")
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ConfigError(f"min_agreement must be between 0 and 1; got {min_agreement}")
+    model_dir = Path(model_dir)
+    target = (Path(output_dir) if output_dir is not None else model_dir / ("onnx-int8" if quantize else "onnx")).resolve()
+    check_export_target(target, model_dir)
     model, tokenizer = load_model_dir(model_dir)
-    model.eval()
-    target = Path(output_dir) if output_dir is not None else Path(model_dir) / ("onnx-int8" if quantize else "onnx")
-    sample = tokenizer(["an example text", "a second, slightly longer example text"], padding=True, return_tensors="pt")
-    with_types = "token_type_ids" in sample
-    inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if with_types else [])
-    outputs = list(model.specs)
-    dynamic = {name: {0: "batch", 1: "sequence"} for name in inputs}
-    dynamic.update({name: {0: "batch"} for name in outputs})
-    with atomic_directory(target) as tmp:
-        onnx_path = tmp / ONNX_FILE
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _ExportWrapper(model, with_types),
-                tuple(sample[name] for name in inputs),
-                str(onnx_path),
-                input_names=inputs,
-                output_names=outputs,
-                dynamic_axes=dynamic,
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        if quantize == "int8":
-            _quantize_int8(onnx_path)
-        elif quantize is not None:
-            raise ValueError(f"quantize must be 'int8' or None; got {quantize!r}")
-        model.config.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        manifest = {"format": "onnx", "file": ONNX_FILE, "inputs": inputs, "outputs": outputs, "quantize": quantize, "opset": opset}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    texts = None
+    if quantize:
+        from textheads.quantize import sample_texts_for
+
+        texts = sample_texts_for(model_dir, model, calibration, force=force)
+    with staged_export(target) as staging:
+        model.config.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        inputs = _export_graph(model, tokenizer, staging / ONNX_FILE, opset)
+        manifest: dict[str, Any] = {"format": "onnx", "file": ONNX_FILE, "inputs": inputs, "outputs": list(model.specs), "quantize": quantize, "opset": opset}
+        if quantize:
+            from textheads.quantize import quantize_checked
+
+            manifest.update(quantize_checked(staging / ONNX_FILE, inputs, model, tokenizer, texts, min_agreement=min_agreement, force=force, echo=echo))
+        manifest["files"] = sorted(path.name for path in staging.iterdir())
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        for kept in publish_export(staging, target):
+            echo(f"Kept {kept}: it appeared in the earlier export while this one was written")
     return target
 
 
-def _quantize_int8(onnx_path: Path) -> None:
-    """Dynamic int8 quantisation of the encoder's matrix products, per output channel,
-    with 7-bit weights (`reduce_range`, which ONNX Runtime advises on x86 to avoid
-    saturation in its u8 x s8 kernels).
-
-    Only MatMul nodes: quantising the embedding lookups (Gather) and the small
-    head layers (Gemm) as well saves little time and costs accuracy (on the
-    advice example: 98.1 % of decisions agreeing with fp32 instead of 99.7 %).
-    """
-    import logging
-
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with tempfile.TemporaryDirectory() as scratch:
-        quantized = Path(scratch) / "model.int8.onnx"
-        logging.getLogger().disabled = True  # onnxruntime logs a pre-processing hint at WARNING on the root logger
-        try:
-            quantize_dynamic(
-                str(onnx_path), str(quantized), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True, op_types_to_quantize=["MatMul"]
-            )
-        finally:
-            logging.getLogger().disabled = False
-        shutil.move(str(quantized), onnx_path)
-
-
-def is_onnx_dir(path: str | Path) -> bool:
-    return (Path(path) / MANIFEST).is_file()
+def _export_graph(model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, path: Path, opset: int) -> list[str]:
+    """Write the fp32 graph to `path`; returns its input names."""
+    model.eval()
+    sample = tokenizer(["an example text", "a second, slightly longer example text"], padding=True, return_tensors="pt")
+    inputs = exporter_inputs("token_type_ids" in sample)
+    outputs = list(model.specs)
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in inputs}
+    dynamic.update({name: {0: "batch"} for name in outputs})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _ExportWrapper(model, "token_type_ids" in inputs),
+            tuple(sample[name] for name in inputs),
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    return inputs

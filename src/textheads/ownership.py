@@ -25,7 +25,7 @@ from textheads.io import write_json_atomic
 MARKER = ".textheads.json"
 LOCK = ".textheads.lock"
 
-RUN_FILES = ("training_config.yaml", "train_log.jsonl", "validation_metrics.json", "test_metrics.json")
+RUN_FILES = ("training_config.yaml", "train_log.jsonl", "validation_metrics.json", "test_metrics.json", "sample_texts.jsonl")
 """Files a training run writes beside the model, besides the model's own."""
 MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json")
 TOKENIZER_FILES = (
@@ -200,7 +200,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def _model_dir_files(model_dir: Path) -> set[str]:
     marker = read_marker(model_dir)
     listed = set(marker.get("files", [])) if marker else set()
-    return listed | {*MODEL_FILES, *TOKENIZER_FILES, "training_config.yaml", "textheads_onnx.json", "model.onnx", MARKER, LOCK}
+    return listed | {*MODEL_FILES, *TOKENIZER_FILES, "training_config.yaml", "sample_texts.jsonl", "textheads_onnx.json", "model.onnx", MARKER, LOCK}
 
 
 def _looks_like_output(path: Path, kind: str) -> bool:

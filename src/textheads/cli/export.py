@@ -13,8 +13,11 @@ from textheads.errors import ConfigError
 def export(
     model_dir: Annotated[Path, typer.Argument(help="A trained model directory.")],
     format: Annotated[str, typer.Option("--format", "-f", help="Export format (onnx).")] = "onnx",
-    quantize: Annotated[str | None, typer.Option(help="int8: dynamic int8 quantisation of the weights.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder to write (default MODEL_DIR/onnx or MODEL_DIR/onnx-int8).")] = None,
+    quantize: Annotated[str | None, typer.Option(help="int8: dynamic int8 quantisation of the encoder, checked against the fp32 model.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder to write: new, empty, or an earlier export (default MODEL_DIR/onnx or MODEL_DIR/onnx-int8).")] = None,
+    min_agreement: Annotated[float, typer.Option(help="int8: the share of texts on which every classification head must decide as the fp32 model does.")] = 0.99,
+    calibration: Annotated[Path | None, typer.Option(help="int8: a data file whose texts (the model's text column) the check runs on, instead of the sample texts stored with the model.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="int8: export even below --min-agreement, or without texts to check on.")] = False,
 ) -> int:
     """Export encoder + all heads (probabilities and values inside the graph) to ONNX."""
     from textheads.export import export_onnx
@@ -23,7 +26,11 @@ def export(
         raise ConfigError(f"--format must be 'onnx'; got {format!r}")
     if quantize not in (None, "int8"):
         raise ConfigError(f"--quantize must be 'int8'; got {quantize!r}")
-    target = export_onnx(model_dir, output, quantize=quantize)
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ConfigError(f"--min-agreement must be between 0 and 1; got {min_agreement}")
+    if quantize is None and (calibration is not None or force):
+        raise ConfigError("--calibration and --force apply to --quantize int8 only")
+    target = export_onnx(model_dir, output, quantize=quantize, min_agreement=min_agreement, calibration=calibration, force=force, echo=typer.echo)
     typer.echo(f"Exported to {target}. Use it like the model directory: textheads predict {target} \"some text\"")
     return 0
 

@@ -9,6 +9,7 @@ import typer
 
 from textheads.cli._common import quiet_library_logs
 
+
 def serve(
     model_dir: Annotated[Path, typer.Argument(help="A trained model directory or ONNX export.")],
     host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
