@@ -68,6 +68,7 @@ def test_the_demo_runs_from_a_plain_install(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
     work = tmp_path / "elsewhere"
     work.mkdir()
+    (work / "train.jsonl").write_text('{"text": "a file of the user\'s that the demo must not read"}\n')
     where = subprocess.run([sys.executable, "-c", "import textheads; print(textheads.__file__)"], env=env, cwd=work, capture_output=True, text=True, check=True)
     assert where.stdout.startswith(str(site))
     demo = subprocess.run([sys.executable, "-m", "textheads", "demo", "--epochs", "0.2", "-q"], check=False, env=env, cwd=work, capture_output=True, text=True, timeout=600)

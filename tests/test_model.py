@@ -230,3 +230,20 @@ def test_no_prediction_record_carries_nan(long_model: Path) -> None:
         clf.predict_records(["python code", "pasta"])
     with pytest.raises(ModelOutputError, match="head 'score'"):
         clf.predict(["python code"])
+
+
+def test_a_feature_that_does_not_vary_is_ignored_not_magnified() -> None:
+    import torch
+
+    from textheads.heads import Head
+    from textheads.specs import HeadSpec
+
+    torch.manual_seed(0)
+    head = Head(HeadSpec(name="t", kind="multilabel", labels=["a", "b"]), input_size=4).eval()
+    vectors = torch.randn(64, 4)
+    vectors[:, 2] = 0.25  # a pooled feature the encoder never varies
+    head.standardise(vectors)
+    assert head.input_scale[2] == 0 and torch.all(head.input_scale[[0, 1, 3]] > 0)
+    noisy = vectors.clone()
+    noisy[:, 2] += 1e-3  # rounding noise on it, as int8 brings
+    torch.testing.assert_close(head(noisy), head(vectors))

@@ -1,9 +1,12 @@
 """How far a quantised model's answers are from the fp32 model's, head by head.
 
-A classification head's *agreement* is the share of texts whose decisions are
-equal: the same label set at the stored thresholds (multilabel), the same
-class (multiclass). Beside it: the largest probability difference, and for
-regression heads the largest and mean absolute error in the target's units.
+A classification head's *agreement* is the share of its decisions that are
+equal: each text's class (multiclass), each text's decision on each label at
+the stored thresholds (multilabel; the share of texts whose whole label set is
+equal is reported beside it, a much stricter figure with many labels: 99.6 %
+of 28 labels' decisions was 89.6 % of texts' label sets on GoEmotions).
+Beside them: the largest probability difference, and for regression heads the
+largest and mean absolute error in the target's units.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ class HeadAgreement:
 
     kind: str
     agreement: float | None = None
-    """Classification: share of texts with equal decisions."""
+    """Classification: share of equal decisions (per text and label for multilabel heads)."""
+    same_label_sets: float | None = None
+    """Multilabel: share of texts whose whole label set is equal."""
     max_abs_diff: float | None = None
     """Classification: largest probability difference."""
     max_abs_error: float | None = None
@@ -35,6 +40,11 @@ class HeadAgreement:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
     def describe(self) -> str:
+        if self.same_label_sets is not None:
+            return (
+                f"{self.agreement:.2%} of label decisions agree, {self.same_label_sets:.2%} of texts have the same "
+                f"label set (max probability difference {self.max_abs_diff:.4f})"
+            )
         if self.agreement is not None:
             return f"{self.agreement:.2%} of decisions agree (max probability difference {self.max_abs_diff:.4f})"
         return f"values differ by at most {self.max_abs_error:.4g} (mean {self.mean_abs_error:.4g})"
@@ -51,9 +61,10 @@ def compare_outputs(specs: Mapping[str, HeadSpec], reference: Mapping[str, np.nd
             result[name] = HeadAgreement(spec.kind, max_abs_error=float(difference.max()), mean_abs_error=float(difference.mean()))
             continue
         if spec.kind == "multilabel":
-            same = (decisions_matrix(spec, ref) == decisions_matrix(spec, got)).all(axis=1)
-        else:
-            same = ref.argmax(axis=1) == got.argmax(axis=1)
+            same = decisions_matrix(spec, ref) == decisions_matrix(spec, got)
+            result[name] = HeadAgreement(spec.kind, agreement=float(same.mean()), same_label_sets=float(same.all(axis=1).mean()), max_abs_diff=float(difference.max()))
+            continue
+        same = ref.argmax(axis=1) == got.argmax(axis=1)
         result[name] = HeadAgreement(spec.kind, agreement=float(same.mean()), max_abs_diff=float(difference.max()))
     return result
 

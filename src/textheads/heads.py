@@ -47,9 +47,15 @@ class Head(nn.Module):
         self.squeeze = spec.kind == "regression"
 
     def standardise(self, vectors: torch.Tensor) -> None:
-        """Scale each input feature to mean 0 and variance 1 over `vectors`."""
+        """Scale each input feature to mean 0 and variance 1 over `vectors`.
+
+        A feature that (nearly) does not vary over them is ignored (scale 0) rather than
+        scaled up: it carries nothing to learn from, and scaling it by 1/std would turn
+        any later noise on it (rounding, int8) into huge inputs."""
+        std = vectors.std(dim=0)
+        constant = std <= 1e-4 * std.median().clamp(min=1e-12)
         self.input_shift.copy_(vectors.mean(dim=0))
-        self.input_scale.copy_(1.0 / vectors.std(dim=0).clamp(min=1e-6))
+        self.input_scale.copy_(torch.where(constant, torch.zeros_like(std), 1.0 / std.clamp(min=1e-12)))
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         out = self.layers((pooled - self.input_shift) * self.input_scale)

@@ -4,7 +4,7 @@ The recipe is ONNX Runtime's dynamic quantisation of the encoder's matrix
 products (weights to 7-bit integers per output channel, activations to uint8
 per batch); the heads stay fp32. Its answers are compared with the fp32
 PyTorch model on sample texts (`textheads.agreement`). When a classification
-head agrees on fewer than `min_agreement` of them, the products are ranked by
+head agrees on fewer than `min_agreement` of its decisions, the products are ranked by
 how far each alone moves the outputs per weight (`textheads.sensitivity`),
 and the largest set of the best-ranked ones that still reaches the bar is
 found by bisection, each step measured on the real int8 graph, down to half

@@ -36,6 +36,8 @@ def demo(
 ) -> int:
     """Train the three-head advice example (multilabel + multiclass + regression) on the bundled default encoder, evaluate it on its test split, and predict a few new texts."""
     quiet_library_logs()
+    import yaml
+
     from textheads.classifier import TextClassifier
     from textheads.cli.evaluate import print_metrics
     from textheads.cli.predict import print_tables
@@ -43,7 +45,11 @@ def demo(
     from textheads.ownership import claim_folder, is_empty, read_marker
 
     folder = example_dir()
-    overrides = [f"output_dir={output_dir}"] + ([f"train.epochs={epochs}"] if epochs else [])
+    # The example's own files, whatever the current folder holds (a relative path would be
+    # read from there first).
+    files = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))["data"]
+    data = [f"data.{split}={folder / files[split]}" for split in ("train", "validation", "test")]
+    overrides = [*data, f"output_dir={output_dir}"] + ([f"train.epochs={epochs}"] if epochs else [])
     config = load_config(folder / "config.yaml", overrides)
     # The demo starts afresh, but replaces only a folder an earlier demo wrote.
     earlier_demo = (read_marker(output_dir) or {}).get("purpose") == DEMO_PURPOSE

@@ -15,7 +15,7 @@ def export(
     format: Annotated[str, typer.Option("--format", "-f", help="Export format (onnx).")] = "onnx",
     quantize: Annotated[str | None, typer.Option(help="int8: dynamic int8 quantisation of the encoder, checked against the fp32 model.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder to write: new, empty, or an earlier export (default MODEL_DIR/onnx or MODEL_DIR/onnx-int8).")] = None,
-    min_agreement: Annotated[float, typer.Option(help="int8: the share of texts on which every classification head must decide as the fp32 model does.")] = 0.99,
+    min_agreement: Annotated[float, typer.Option(help="int8: the share of decisions (each text's class; each text's decision on each label) in which every classification head must agree with the fp32 model.")] = 0.99,
     calibration: Annotated[Path | None, typer.Option(help="int8: a data file whose texts (the model's text column) the check runs on, instead of the sample texts stored with the model.")] = None,
     force: Annotated[bool, typer.Option("--force", help="int8: export even below --min-agreement, or without texts to check on.")] = False,
 ) -> int:
