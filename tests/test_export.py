@@ -287,7 +287,11 @@ def test_int8_below_the_bar_is_refused_with_the_figures_unless_forced(tiny_encod
 
 def test_min_agreement_and_calibration_are_checked(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", str(model_dir), "--quantize", "int8", "--min-agreement", "1.5"]) == 2
-    assert "--min-agreement must be between 0 and 1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Usage:" in err and "--min-agreement" in err and "less than or equal to 1" in " ".join(err.split())
+    for option, value in (("--format", "tf"), ("--quantize", "int4")):
+        assert main(["export", str(model_dir), option, value]) == 2
+        assert "Usage:" in capsys.readouterr().err
     assert main(["export", str(model_dir), "--force"]) == 2
     assert "apply to --quantize int8 only" in capsys.readouterr().err
     empty = tmp_path / "texts.jsonl"

@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from textheads.cli._common import quiet_library_logs
 from textheads.errors import ConfigError
+
+
+class Format(str, Enum):
+    onnx = "onnx"
+
+
+class Quantization(str, Enum):
+    int8 = "int8"
 
 
 def export(
     model_dir: Annotated[Path, typer.Argument(help="A trained model directory.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="Export format (onnx).")] = "onnx",
-    quantize: Annotated[str | None, typer.Option(help="int8: dynamic int8 quantisation of the encoder, checked against the fp32 model.")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Export format.")] = Format.onnx,
+    quantize: Annotated[Quantization | None, typer.Option(help="int8: dynamic int8 quantisation of the encoder, checked against the fp32 model.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder to write: new, empty, or an earlier export (default MODEL_DIR/onnx or MODEL_DIR/onnx-int8).")] = None,
-    min_agreement: Annotated[float, typer.Option(help="int8: the share of decisions (each text's class; each text's decision on each label) in which every classification head must agree with the fp32 model.")] = 0.99,
+    min_agreement: Annotated[float, typer.Option(min=0.0, max=1.0, help="int8: the share of decisions (each text's class; each text's decision on each label) in which every classification head must agree with the fp32 model.")] = 0.99,
     calibration: Annotated[Path | None, typer.Option(help="int8: a data file whose texts (the model's text column) the check runs on, instead of the sample texts stored with the model.")] = None,
     force: Annotated[bool, typer.Option("--force", help="int8: export even below --min-agreement, or without texts to check on.")] = False,
 ) -> int:
     """Export encoder + all heads (probabilities and values inside the graph) to ONNX."""
-    from textheads.export import export_onnx
-
-    if format != "onnx":
-        raise ConfigError(f"--format must be 'onnx'; got {format!r}")
-    if quantize not in (None, "int8"):
-        raise ConfigError(f"--quantize must be 'int8'; got {quantize!r}")
-    if not 0.0 <= min_agreement <= 1.0:
-        raise ConfigError(f"--min-agreement must be between 0 and 1; got {min_agreement}")
     if quantize is None and (calibration is not None or force):
         raise ConfigError("--calibration and --force apply to --quantize int8 only")
-    target = export_onnx(model_dir, output, quantize=quantize, min_agreement=min_agreement, calibration=calibration, force=force, echo=typer.echo)
+    quiet_library_logs()
+    from textheads.export import export_onnx
+
+    target = export_onnx(model_dir, output, quantize=quantize.value if quantize else None, min_agreement=min_agreement, calibration=calibration, force=force, echo=typer.echo)
     typer.echo(f"Exported to {target}. Use it like the model directory: textheads predict {target} \"some text\"")
     return 0
 

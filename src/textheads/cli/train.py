@@ -39,7 +39,8 @@ def train(
 
         metrics = clf.evaluate(run_config.data.test, show_progress=not quiet)
         write_json_atomic(Path(result.output_dir) / "test_metrics.json", metrics)
-        print_metrics(metrics, title=f"Test: {run_config.data.test} (also in {Path(result.output_dir) / 'test_metrics.json'})")
+        print_metrics(metrics, title=f"Test: {run_config.data.test}")
+        typer.echo(f"Test metrics written to {Path(result.output_dir) / 'test_metrics.json'}")
     return 0
 
 
