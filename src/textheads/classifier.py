@@ -90,12 +90,15 @@ class TextClassifier:
         self.backend_: Backend | None = None
         self.tokenizer_: Any = None
         self.train_result_: TrainResult | None = None
+        self.sample_texts_: list[str] | None = None
+        """Up to 512 validation texts kept from `fit` (or a loaded model), to check int8 exports on."""
 
     @classmethod
     def from_config(cls, config: RunConfig) -> TextClassifier:
         """A classifier for a validated run config (as read by `load_config`)."""
         clf = cls.__new__(cls)
         clf.config, clf.model_, clf.backend_, clf.tokenizer_, clf.train_result_ = config, None, None, None, None
+        clf.sample_texts_ = None
         return clf
 
     # -- training ---------------------------------------------------------------
@@ -327,9 +330,8 @@ class TextClassifier:
         if self.model_ is None:
             raise ConfigError("this classifier runs an ONNX export; save the PyTorch model directory it came from instead")
         save_model_dir(self.model_, self.tokenizer_, path)
-        samples = getattr(self, "sample_texts_", None)
-        if samples:
-            write_sample_texts(path, samples)
+        if self.sample_texts_:
+            write_sample_texts(path, self.sample_texts_)
 
     def export_onnx(
         self,
@@ -345,8 +347,6 @@ class TextClassifier:
         checked on the sample texts kept from `fit` (or stored with a loaded model)."""
         from textheads.export import export_onnx
 
-        if calibration is None and getattr(self, "sample_texts_", None) is None and self.config.output_dir:
-            calibration = read_sample_texts(self.config.output_dir)
         with tempfile.TemporaryDirectory() as tmp:
             self.save(tmp)
             return export_onnx(tmp, path, quantize=quantize, min_agreement=min_agreement, calibration=calibration, force=force, echo=echo)
@@ -366,6 +366,7 @@ class TextClassifier:
             )
         )
         clf.model_, clf.backend_, clf.tokenizer_ = model, backend, tokenizer
+        clf.sample_texts_ = read_sample_texts(path)  # carried on by `save`, used by `export_onnx`
         return clf
 
     def set_thresholds(self, head: str, thresholds: float | Mapping[str, float]) -> None:
