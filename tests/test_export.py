@@ -314,5 +314,5 @@ def test_damaged_sample_texts_are_a_data_error_naming_the_line(model_dir: Path, 
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("checkpoints"))
     (copy / SAMPLE_FILE).write_text('{"text": "fine"}\n{"text": 3}\n')
-    with pytest.raises(DataError, match=r"sample_texts.jsonl, line 2: expected"):
+    with pytest.raises(DataError, match=r"sample_texts.jsonl, line 2, column .text.: text is not a string"):
         export_onnx(copy, tmp_path / "int8", quantize="int8", echo=lambda _: None)

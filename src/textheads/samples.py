@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from textheads.errors import DataError
 from textheads.io import write_text_atomic
 
 SAMPLE_FILE = "sample_texts.jsonl"
@@ -36,21 +35,12 @@ def write_sample_texts(model_dir: str | Path, texts: Sequence[str]) -> None:
 
 
 def read_sample_texts(model_dir: str | Path) -> list[str] | None:
-    """The sample texts stored with a model, or None when it has none."""
+    """The sample texts stored with a model, or None when it has none.
+
+    Read and checked like any data file (a damaged line is a `DataError` naming it)."""
+    from textheads.data.dataset import load_texts
+
     path = Path(model_dir) / SAMPLE_FILE
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_size == 0:
         return None
-    texts = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"not valid JSON ({exc.msg})", path=str(path), line=line_number) from None
-            text = record.get("text") if isinstance(record, dict) else None
-            if not isinstance(text, str) or not text.strip():
-                raise DataError('expected {"text": "a non-empty string"}', path=str(path), line=line_number)
-            texts.append(text)
-    return texts or None
+    return load_texts(path, ["text"]) or None
