@@ -4,7 +4,8 @@ A checkpoint is a directory `step-NNNNNNNN` holding the model weights, the
 optimiser's tensors (safetensors) and everything else as JSON. It appears
 under its final name only once complete, so a run killed at any moment
 (even `kill -9`) leaves the previous checkpoint intact; the temporary folder
-such a kill leaves is removed by the next run (`remove_partial_checkpoints`).
+such a kill leaves is removed by the next run on the folder (`remove_partial_checkpoints`,
+called by `textheads.training.run_folder`).
 A new checkpoint is checked (every file whole) before older ones are pruned,
 and each is checked again before a resume trusts it.
 """
@@ -202,16 +203,6 @@ def apply_checkpoint(
     torch.set_rng_state(rng_state)
     random.setstate(_tuples(checkpoint.extra["python_rng_state"]))
     return checkpoint.state
-
-
-def load_checkpoint(
-    path: Path,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-) -> TrainerState:
-    """Restore model, optimiser, scheduler and RNG from a checkpoint directory."""
-    return apply_checkpoint(read_checkpoint(path), model, optimizer, scheduler)
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

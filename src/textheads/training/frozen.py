@@ -26,7 +26,7 @@ from textheads.metrics import is_better, metric_value
 from textheads.model import TextHeadsModel
 from textheads.predict import pad_id
 from textheads.progress import progress
-from textheads.saving import remove_partial_saves, save_model_dir
+from textheads.saving import save_model_dir
 from textheads.training.embedding_cache import (
     EmbeddingCache,
     default_cache_dir,
@@ -127,7 +127,6 @@ class FrozenHeadsTrainer:
         self.validation_targets = TargetTensors(model, validation_data) if validation_data is not None else None
 
     def train(self) -> dict[str, Any]:
-        remove_partial_saves(self.output_dir)  # what a run killed mid-save left
         settings = self.settings
         epochs = settings.epochs if settings.epochs is not None else FROZEN_DEFAULT_EPOCHS
         n = len(self.train_vectors)

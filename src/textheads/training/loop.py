@@ -25,14 +25,13 @@ from textheads.metrics import is_better, metric_value
 from textheads.model import TextHeadsModel
 from textheads.predict import pad_id, run_heads, to_user_outputs
 from textheads.progress import progress
-from textheads.saving import remove_partial_saves, save_model_dir
+from textheads.saving import save_model_dir
 from textheads.training.checkpoint import (
     TrainerState,
     apply_checkpoint,
     complete_checkpoints,
     numpy_seed,
     read_checkpoint,
-    remove_partial_checkpoints,
     save_checkpoint,
     seed_everything,
 )
@@ -153,9 +152,6 @@ class Trainer:
         self.model.freeze(self.settings.freeze)
         optimizer = build_optimizer(self.model, self.settings)
         scheduler = build_scheduler(optimizer, self.total_steps, self.settings.warmup_ratio)
-        # Leftovers of a run killed mid-save; the run lock keeps them from being another run's.
-        remove_partial_saves(self.output_dir)
-        remove_partial_checkpoints(self.output_dir)
         state, resumed_from = self._resume(optimizer, scheduler) if resume else (TrainerState(), None)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self._log({"event": "start", "step": state.global_step, "total_steps": self.total_steps, "device": str(self.device), "precision": self.precision})

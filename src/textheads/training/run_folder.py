@@ -33,7 +33,8 @@ from textheads.ownership import (
     remove_run,
     run_lock,
 )
-from textheads.training.checkpoint import latest_checkpoint
+from textheads.saving import remove_partial_saves
+from textheads.training.checkpoint import latest_checkpoint, remove_partial_checkpoints
 
 _WHERE = "--output-dir (output_dir in the config)"
 
@@ -119,7 +120,8 @@ def open_run_folder(
     overwrite: bool,
     echo: Callable[[str], None] = print,
 ) -> Iterator[None]:
-    """Check, lock and mark `output_dir` for a run of `config` on data with `digests`.
+    """Check, lock and mark `output_dir` for a run of `config` on data with `digests`, and
+    remove the temporary folders a run killed mid-save left there (only those).
 
     Refused: a non-empty folder textheads did not write; a folder holding an
     earlier run's model or checkpoints unless `resume` (continue it: only with
@@ -130,6 +132,9 @@ def open_run_folder(
         raise ConfigError("--resume continues the run in output_dir and --overwrite replaces it: choose one")
     refuse_foreign_folder(output_dir, option=_WHERE)
     with run_lock(output_dir):
+        # What a run killed mid-save left; the lock says no other run is writing them now.
+        remove_partial_saves(output_dir)
+        remove_partial_checkpoints(output_dir)
         marker = read_marker(output_dir) or {}
         has_checkpoint, has_model = latest_checkpoint(output_dir) is not None, holds_model(output_dir)
         if overwrite:
