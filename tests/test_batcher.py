@@ -275,3 +275,20 @@ def test_a_model_process_that_gives_no_answer_is_stopped_and_started_again(class
     for head, values in process.run(batch).items():
         np.testing.assert_allclose(values, expected[head], atol=1e-5)
     assert process._process.pid != hung
+
+
+class NonFinite(Recording):
+    """A real backend whose regression head gives NaN for the longest texts."""
+
+    def run(self, batch):  # type: ignore[no-untyped-def]
+        outputs = self.backend.run(batch)
+        outputs["score"] = np.where(batch["attention_mask"].sum(dim=1).numpy() > 10, np.nan, outputs["score"]).astype(np.float32)
+        return outputs
+
+
+def test_a_request_with_a_non_finite_answer_fails_instead_of_carrying_it(classifier: TextClassifier) -> None:
+    from textheads.errors import ModelOutputError
+
+    results = _run(ContinuousBatcher([NonFinite(classifier.backend_)], classifier.tokenizer_, batch_size=4), [["bug"], ["doctor " * 20]])
+    assert not isinstance(results[0], BaseException)
+    assert isinstance(results[1], ModelOutputError) and "head 'score' gave a non-finite output" in str(results[1])

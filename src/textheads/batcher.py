@@ -35,7 +35,8 @@ from transformers import PreTrainedTokenizerBase
 
 from textheads.backends import Backend
 from textheads.batching import collate_rows, tokenize
-from textheads.predict import Predictions, empty_outputs, pad_id
+from textheads.errors import ModelOutputError
+from textheads.predict import Predictions, empty_outputs, pad_id, require_finite
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +261,18 @@ class ContinuousBatcher:
                     request.outputs[name][text.row] = values[position]
                 request.remaining -= 1
                 if request.remaining == 0 and not request.closed:
-                    request.finish()
+                    self._complete(request)
+
+    @staticmethod
+    def _complete(request: _Request) -> None:
+        """Hand a request its predictions, or the `ModelOutputError` of a non-finite one."""
+        try:
+            require_finite(request.outputs)
+        except ModelOutputError as exc:
+            request.closed = True
+            request.finish(exc)
+            return
+        request.finish()
 
     def _fail(self, requests: Iterable[_Request], error: BaseException) -> None:
         with self._lock:

@@ -28,7 +28,7 @@ class Predictions:
     """Per-head outputs for many texts, in input order."""
 
     outputs: dict[str, np.ndarray]
-    """multilabel (n, L) and multiclass (n, C) probabilities; regression (n,) values."""
+    """multilabel (n, L) and multiclass (n, C) probabilities; regression (n,) values; all finite."""
     truncated: np.ndarray
     """bool (n,): texts longer than the model's max length, cut before encoding."""
 
@@ -129,8 +129,10 @@ def decisions_matrix(spec: HeadSpec, output: np.ndarray) -> np.ndarray:
 
 
 def to_records(specs: dict[str, HeadSpec], predictions: Predictions, texts: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """One JSON-ready record per text: each head's probabilities (or value) and decision."""
-    require_finite({name: predictions.outputs[name] for name in specs})
+    """One JSON-ready record per text: each head's probabilities (or value) and decision.
+
+    The outputs are finite: both makers of `Predictions` (`predict_outputs`, the service's
+    batcher) check them with `require_finite`."""
     records = []
     for row in range(len(predictions.truncated)):
         record: dict[str, Any] = {}
