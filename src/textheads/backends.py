@@ -107,9 +107,12 @@ class OnnxBackend:
             )
 
     def run(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        feed = {name: batch[name].numpy().astype(np.int64) for name in self.inputs}
-        values = self.session.run(self.outputs, feed)
+        values = self.session.run(self.outputs, self._feed(batch))
         return {name: np.asarray(value, dtype=np.float32) for name, value in zip(self.outputs, values, strict=True)}
+
+    def _feed(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """The graph's inputs for one padded batch."""
+        return {name: batch[name].numpy().astype(np.int64) for name in self.inputs}
 
 
 def load_backend(path: str | Path) -> tuple[Backend, PreTrainedTokenizerBase, TextHeadsModel | None]:

@@ -21,15 +21,12 @@ from pathlib import Path
 from textheads.errors import ConfigError, ModelLoadError
 from textheads.io import fsync_dir, fsync_tree
 from textheads.manifest import MANIFEST, ONNX_FILE, read_manifest
+from textheads.ownership import TOKENIZER_FILES
 from textheads.training.checkpoint import checkpoint_dir
 
-# What exports written before the manifest listed its files held besides the graph,
-# config.json and the manifest: the tokenizer files `save_pretrained` writes.
-_UNLISTED_EXPORT_FILES = {
-    ONNX_FILE, MANIFEST, "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-    "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
-    "tokenizer.model", "chat_template.jinja",
-}  # fmt: skip
+# What exports written before the manifest listed its files held: the graph, the manifest,
+# config.json and the tokenizer files `save_pretrained` writes.
+_UNLISTED_EXPORT_FILES = {ONNX_FILE, MANIFEST, "config.json", *TOKENIZER_FILES}
 
 
 def check_export_target(target: Path, model_dir: Path) -> None:

@@ -43,7 +43,7 @@ def _serve_batches(model_path: str, threads: int, conn: Connection) -> None:
 
         hf_logging.disable_progress_bar()  # one "Loading weights" bar per process and restart is noise in a server log
         from textheads.backends import Backend, OnnxBackend, load_backend
-        from textheads.export import is_onnx_dir
+        from textheads.manifest import is_onnx_dir  # not textheads.export: no exporter in a model process
 
         backend: Backend = OnnxBackend(model_path, threads=threads) if is_onnx_dir(model_path) else load_backend(model_path)[0]
         conn.send(("ready", None))

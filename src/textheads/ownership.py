@@ -21,11 +21,13 @@ from typing import Any
 
 from textheads.errors import ConfigError
 from textheads.io import write_json_atomic
+from textheads.manifest import MANIFEST, ONNX_FILE
+from textheads.samples import SAMPLE_FILE
 
 MARKER = ".textheads.json"
 LOCK = ".textheads.lock"
 
-RUN_FILES = ("training_config.yaml", "train_log.jsonl", "validation_metrics.json", "test_metrics.json", "sample_texts.jsonl")
+RUN_FILES = ("training_config.yaml", "train_log.jsonl", "validation_metrics.json", "test_metrics.json", SAMPLE_FILE)
 """Files a training run writes beside the model, besides the model's own."""
 MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json")
 TOKENIZER_FILES = (
@@ -33,7 +35,8 @@ TOKENIZER_FILES = (
     "merges.txt", "added_tokens.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model",
     "chat_template.jinja",
 )
-"""Tokenizer files of models saved before the marker listed them."""
+"""What `save_pretrained` writes for common tokenizers: the tokenizer files of model
+directories and exports saved before their marker or manifest listed its files."""
 CHECKPOINTS = "checkpoints"
 _MAX_SNIFF_BYTES = 10_000_000
 
@@ -200,15 +203,18 @@ def _same_file(a: Path, b: Path) -> bool:
 def _model_dir_files(model_dir: Path) -> set[str]:
     marker = read_marker(model_dir)
     listed = set(marker.get("files", [])) if marker else set()
-    return listed | {*MODEL_FILES, *TOKENIZER_FILES, "training_config.yaml", "sample_texts.jsonl", "textheads_onnx.json", "model.onnx", MARKER, LOCK}
+    return listed | {*MODEL_FILES, *TOKENIZER_FILES, "training_config.yaml", SAMPLE_FILE, MANIFEST, ONNX_FILE, MARKER, LOCK}
 
 
 def _looks_like_output(path: Path, kind: str) -> bool:
     """True when an existing file is what textheads writes as `kind` (so replacing it loses
     nothing textheads did not write)."""
-    if path.stat().st_size == 0:
+    if not path.is_file():
+        return False
+    size = path.stat().st_size
+    if size == 0:
         return True
-    if not path.is_file() or path.stat().st_size > _MAX_SNIFF_BYTES and kind == "metrics":
+    if kind == "metrics" and size > _MAX_SNIFF_BYTES:  # no metrics file is this large
         return False
     try:
         with path.open(encoding="utf-8") as handle:

@@ -189,21 +189,17 @@ class _Checker:
         return rank_by_sensitivity(nodes, deviation)
 
 
-class _GatedBackend:
+class _GatedBackend(OnnxBackend):
     """Runs a gated graph (see `textheads.sensitivity`) with the gates it is given."""
 
     def __init__(self, graph: Path, model: TextHeadsModel, inputs: list[str], count: int) -> None:
-        import onnxruntime as ort
-
-        self.session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
-        self.inputs, self.specs = inputs, model.specs
-        self.max_length = model.config.max_text_length
+        # The gated graph takes the token inputs and then the gates (appended last).
+        self._start(graph, model.config, [*inputs, GATES], threads=None)
+        self.token_inputs = inputs
         self.gates = np.zeros(count, dtype=np.float32)
 
-    def run(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
-        feed = {name: batch[name].numpy().astype(np.int64) for name in self.inputs}
-        values = self.session.run(list(self.specs), {**feed, GATES: self.gates})
-        return dict(zip(self.specs, values, strict=True))
+    def _feed(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
+        return {**{name: batch[name].numpy().astype(np.int64) for name in self.token_inputs}, GATES: self.gates}
 
 
 def _quantize(source: Path, output: Path, nodes: list[str]) -> None:

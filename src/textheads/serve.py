@@ -288,7 +288,7 @@ def _model_info(classifier: Any, limits: Limits, *, backend_name: str) -> dict[s
         "model_workers": {"count": limits.workers, "processes": limits.model_processes},
         "limits": {"max_texts": limits.max_texts, "max_chars": limits.max_chars, "max_body_bytes": limits.max_body_bytes, "max_pending": limits.max_pending, "timeout_s": limits.timeout_s},
         "heads": {
-            name: {"kind": spec.kind, "labels": spec.labels, "thresholds": dict(zip(spec.labels or [], spec.thresholds(), strict=True)) if spec.kind == "multilabel" else None}
+            name: {"kind": spec.kind, "labels": spec.labels, "thresholds": spec.thresholds_by_label() or None}
             for name, spec in classifier.heads_.items()
         },
     }

@@ -229,6 +229,10 @@ class HeadSpec(StrictModel):
             return [float(self.threshold.get(label, 0.5)) for label in labels]
         return [float(self.threshold)] * len(labels)
 
+    def thresholds_by_label(self) -> dict[str, float]:
+        """Each label's decision threshold (multilabel heads; empty for others)."""
+        return dict(zip(self.labels or [], self.thresholds(), strict=True)) if self.kind == "multilabel" else {}
+
     def with_thresholds(self, value: float | Mapping[str, float]) -> HeadSpec:
         """A copy with new decision thresholds: one for every label, or a mapping that
         changes the labels it names and keeps the others' thresholds.
@@ -248,7 +252,7 @@ class HeadSpec(StrictModel):
             unknown = [label for label in value if label not in self.labels]
             if unknown:
                 raise ConfigError(f"head {self.name!r} has no label(s) {unknown}; its labels are {self.labels}")
-            value = {**dict(zip(self.labels, self.thresholds(), strict=True)), **value}
+            value = {**self.thresholds_by_label(), **value}
         try:
             return HeadSpec.model_validate({**self.model_dump(), "threshold": value})
         except ValidationError as exc:

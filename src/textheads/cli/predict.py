@@ -72,7 +72,7 @@ def print_tables(specs: dict[str, Any], records: list[dict[str, Any]]) -> None:
             table.add_column("Label")
             table.add_column("Prediction", justify="right")
             table.add_column("")
-            thresholds = dict(zip(spec.labels, spec.thresholds(), strict=True)) if spec.kind == "multilabel" else {}
+            thresholds = spec.thresholds_by_label()
             for label, p in sorted(entry["probabilities"].items(), key=lambda item: -item[1]):
                 mark = "✓" if label in chosen else ""
                 if thresholds:
