@@ -60,10 +60,11 @@ def export_onnx(
     The folder must not exist, be empty, or be an earlier export. With
     `quantize="int8"`, the int8 graph is compared with the fp32 model on the
     sample texts stored with the model (or on `calibration`: a file read with the
-    model's text columns, or a list of texts); a classification head whose
-    decisions agree on fewer than `min_agreement` of the texts makes it try
-    quantising fewer layers, and refuse (`QuantizationError`) when none
-    reaches the bar, unless `force`. The figures go to `echo` and the manifest.
+    model's text columns, or a list of texts); a classification head that agrees
+    on fewer than `min_agreement` of its decisions (each text's class; each text's
+    decision on each label) makes it keep the most sensitive matrix products in
+    fp32, and refuse (`QuantizationError`) when no such graph reaches the bar,
+    unless `force`. The figures go to `echo` and the manifest.
 
     Example:
         >>> export_onnx("runs/advice", quantize="int8")  # doctest: +SKIP

@@ -70,8 +70,9 @@ def sample_texts_for(model_dir: Path, model: TextHeadsModel, calibration: str | 
         where = "texts given"
     if not texts:
         raise ConfigError(f"the calibration {'file ' + str(calibration) if isinstance(calibration, (str, Path)) else 'list'} has no texts")
-    if any(not isinstance(text, str) or not text.strip() for text in texts):
-        raise ConfigError("calibration texts must be non-empty strings")
+    bad = next((i for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()), None)
+    if bad is not None:
+        raise ConfigError(f"calibration text {bad} is {texts[bad]!r}; calibration texts must be non-empty strings")
     chosen = choose_sample(texts, seed=0, limit=MAX_CALIBRATION_TEXTS)
     return chosen, f"{len(chosen)} of the {len(texts)} {where}" if len(chosen) < len(texts) else f"the {len(texts)} {where}"
 

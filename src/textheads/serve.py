@@ -105,7 +105,7 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
     from textheads.classifier import TextClassifier
 
     limits = limits or Limits()
-    api_key = (api_key if api_key is not None else os.environ.get(API_KEY_ENV)) or None  # "": no key
+    api_key = resolve_api_key(api_key)
     classifier = TextClassifier.load(model_path)
     backend, tokenizer = classifier.backend_, classifier.tokenizer_
     specs = classifier.heads_
@@ -332,6 +332,11 @@ def _model_backends(backend: Any, model_path: str | Path, limits: Limits) -> lis
     return [backend] * limits.workers
 
 
+def resolve_api_key(api_key: str | None) -> str | None:
+    """The key to require: the one given, else `$TEXTHEADS_API_KEY`; None (no key) for none or ""."""
+    return (api_key if api_key is not None else os.environ.get(API_KEY_ENV)) or None
+
+
 def exposure_warning(host: str, api_key: str | None) -> str | None:
     """A warning when the service would answer other machines and no API key guards it."""
     if api_key or host == "localhost":
@@ -353,7 +358,7 @@ def serve(model_path: str | Path, *, host: str = "127.0.0.1", port: int = 8000, 
         import uvicorn
     except ImportError:
         raise MissingExtraError("uvicorn", "serve") from None
-    api_key = (api_key if api_key is not None else os.environ.get(API_KEY_ENV)) or None
+    api_key = resolve_api_key(api_key)
     warning = exposure_warning(host, api_key)
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)

@@ -53,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
 
     0 on success; 2 for a usage error (the usage and one line, printed by the
     command-line parser itself, so this holds whatever typer and click versions
-    are installed) and for bad input (one message naming what is wrong and where);
-    1 when the system refuses (a full disk, a file where a folder should be); 130 when
-    interrupted. Never a traceback for any of these.
+    are installed) and for any error textheads raises on purpose (one message naming
+    what is wrong and where; a save that fails on a full disk is one); 1 when the
+    system refuses elsewhere (a file where a folder should be); 130 when interrupted.
+    Never a traceback for any of these.
     """
     args = sys.argv[1:] if argv is None else list(argv)
     if not args:  # the help, as a usage error (click before 8.2 would exit 0)
@@ -71,16 +72,19 @@ def _exit_code_of(args: list[str]) -> int:
     except SystemExit as exc:
         return _exit_code(exc.code)
     except TextheadsError as exc:
-        Console(stderr=True).print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        _print_error(str(exc))
         return 2
     except KeyboardInterrupt:
         Console(stderr=True).print("Interrupted.")
         return 130
-    except OSError as exc:  # the machine's answer (a full disk, a file in the way), not a bug of ours
-        where = f": {exc.filename}" if exc.filename else ""
-        Console(stderr=True).print(f"[bold red]Error:[/] {exc.strerror or exc}{where}", highlight=False, markup=True, soft_wrap=True)
+    except OSError as exc:  # the machine's answer (a file in the way, no permission), not a bug of ours
+        _print_error(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
         return 1
     return 0
+
+
+def _print_error(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]Error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
 
 
 def _exit_code(code: object) -> int:

@@ -36,7 +36,8 @@ def export(
     from textheads.export import export_onnx
 
     target = export_onnx(model_dir, output, quantize=quantize.value if quantize else None, min_agreement=min_agreement, calibration=calibration, force=force, echo=typer.echo)
-    typer.echo(f"Exported to {target}. Use it like the model directory: textheads predict {target} \"some text\"")
+    shown = target.relative_to(Path.cwd()) if target.is_relative_to(Path.cwd()) else target  # as the user would type it
+    typer.echo(f"Exported to {shown}. Use it like the model directory: textheads predict {shown} \"some text\"")
     return 0
 
 
