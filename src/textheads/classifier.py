@@ -17,12 +17,12 @@ from textheads.config import DataSection, ModelSection, RunConfig, TrainSection,
 from textheads.data.dataset import (
     LabelledData,
     Source,
+    check_text_file,
     iter_text_chunks,
     load_labelled,
     load_texts,
     require_labelled_rows,
 )
-from textheads.data.reading import count_records
 from textheads.data.split import stratified_split
 from textheads.encoder import check_max_length, load_encoder
 from textheads.errors import ConfigError, DataError, NotFittedError
@@ -281,9 +281,9 @@ class TextClassifier:
         by chunk, in file order. The whole file is checked before the first record."""
         backend, tokenizer = self._fitted()
         data = self.config.data
-        total = count_records(source) if show_progress else 0
+        total = check_text_file(source, data.text_columns, data.text_separator)  # every row, before any prediction
         with progress(total, "Predicting file", enabled=show_progress) as advance:
-            for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size):
+            for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size, checked=True):
                 predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
                 yield from to_records(backend.specs, predictions, texts)
                 advance(len(texts))

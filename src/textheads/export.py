@@ -20,7 +20,8 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from textheads.errors import ConfigError, MissingExtraError
-from textheads.export_target import check_export_target, publish_export, staged_export
+from textheads.export_target import check_export_target, publish_export
+from textheads.io import staging_directory
 from textheads.manifest import MANIFEST, ONNX_FILE, exporter_inputs, is_onnx_dir, read_manifest
 from textheads.model import TextHeadsModel
 from textheads.saving import load_model_dir
@@ -88,7 +89,7 @@ def export_onnx(
         from textheads.quantize import sample_texts_for
 
         texts = sample_texts_for(model_dir, model, calibration, force=force)
-    with staged_export(target) as staging:
+    with staging_directory(target) as staging:
         model.config.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         inputs = _export_graph(model, tokenizer, staging / ONNX_FILE, opset)

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from textheads.errors import ConfigError, ModelLoadError
@@ -65,17 +62,6 @@ def foreign_entries(folder: Path) -> list[str]:
         return names
     owned = set(manifest.get("files") or _UNLISTED_EXPORT_FILES) | {MANIFEST}
     return [name for name in names if name not in owned or not (folder / name).is_file() or (folder / name).is_symlink()]
-
-
-@contextmanager
-def staged_export(target: Path) -> Iterator[Path]:
-    """A hidden folder beside `target` to write the export into; removed if the export fails."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-{target.name}-"))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def publish_export(staging: Path, target: Path) -> list[str]:

@@ -55,11 +55,21 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 @contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
-    """Yield a temporary directory that becomes `target` (replacing it) only on success."""
+def staging_directory(target: Path) -> Iterator[Path]:
+    """A hidden temporary folder beside `target` (`.tmp-NAME-XXXXXXXX`) to build it in; removed
+    on the way out unless it was moved into place meanwhile."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-{target.name}-"))
     try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a temporary directory that becomes `target` (replacing it) only on success."""
+    with staging_directory(target) as tmp:
         yield tmp
         fsync_tree(tmp)
         if target.exists():
@@ -71,9 +81,6 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         else:
             os.replace(tmp, target)
         fsync_dir(target.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def publish_files(source: Path, target: Path) -> list[str]:

@@ -99,9 +99,10 @@ def claim_folder(folder: Path, purpose: str, **details: Any) -> dict[str, Any]:
     from textheads import __version__
 
     folder.mkdir(parents=True, exist_ok=True)
-    marker = read_marker(folder) or {"written_by": "textheads", "purpose": purpose, "files": []}
-    marker.update(details, version=__version__)
-    write_json_atomic(folder / MARKER, marker)
+    existing = read_marker(folder)
+    marker = {**(existing or {"written_by": "textheads", "purpose": purpose, "files": []}), **details, "version": __version__}
+    if marker != existing:  # every save claims its folder: write only what changed
+        write_json_atomic(folder / MARKER, marker)
     return marker
 
 

@@ -154,24 +154,35 @@ def load_texts(source: Source, text_columns: Sequence[str], separator: str = "\n
     return texts
 
 
-def iter_text_chunks(path: str | Path, text_columns: Sequence[str], separator: str = "\n", chunk_size: int = 4096) -> Iterator[list[str]]:
-    """Texts of a file in chunks, for files too large to hold in memory.
-
-    The whole file is checked first (a lazy pass), so a bad row at the end
-    fails before any prediction is written.
-    """
+def check_text_file(path: str | Path, text_columns: Sequence[str], separator: str = "\n") -> int:
+    """Check the text of every row of a file (a lazy pass: any size); returns the number of rows."""
     path = str(path)
     header = header_columns(path)
     if header is not None:
         check_columns(path, text_columns, [], header)
     problems = _Problems(path)
+    rows = 0
     for line, record in read_records(path):
+        rows += 1
         text = _join_text(record, text_columns, separator)
         if isinstance(text, tuple):
             problems.add(line, *text)
             if len(problems.items) >= _MAX_REPORTED:
                 break
     problems.raise_if_any()
+    return rows
+
+
+def iter_text_chunks(
+    path: str | Path, text_columns: Sequence[str], separator: str = "\n", chunk_size: int = 4096, *, checked: bool = False
+) -> Iterator[list[str]]:
+    """Texts of a file in chunks, for files too large to hold in memory.
+
+    The whole file is checked first (`check_text_file`; skipped when `checked` says the
+    caller did), so a bad row at the end fails before any prediction is written.
+    """
+    if not checked:
+        check_text_file(path, text_columns, separator)
     chunk: list[str] = []
     for _, record in read_records(path):
         chunk.append(_join_text(record, text_columns, separator))  # type: ignore[arg-type]

@@ -173,8 +173,3 @@ def _read_parquet(path: Path) -> Iterator[tuple[int, Record]]:
         for record in batch.to_pylist():
             row_number += 1
             yield row_number, record
-
-
-def count_records(path: str | Path) -> int:
-    """The number of data rows in a file (a pass over it; for progress totals)."""
-    return sum(1 for _ in read_records(path))
