@@ -206,3 +206,13 @@ def test_a_system_error_is_one_line_not_a_traceback(trained: Path, tmp_path: Pat
     assert main(["predict", str(trained), "python code", "--output", str(blocker / "out.jsonl")]) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert err.startswith("Error:") and "a-file" in err and "Traceback" not in err
+
+
+def test_every_public_name_is_listed_once_and_imports() -> None:
+    import textheads
+
+    # The names are imported lazily (see test_version_and_help_answer_without_importing_the_library).
+    lazy = set(textheads._EXPORTS)
+    assert set(textheads.__all__) == lazy | {"__version__"}
+    for name in lazy:
+        assert getattr(textheads, name).__name__ == name

@@ -42,3 +42,4 @@ def test_the_licence_file_is_the_one_pyproject_declares() -> None:
     assert declared is not None and declared.group(1) == "Apache-2.0"
     licence = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+
