@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import load_split, save
 
-from textheads.serve import Limits
+from textheads.serving.app import Limits
 
 
 def texts_per_second(run, texts: list[str], repeats: int = 2) -> float:

@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save
 
 from textheads import TextClassifier
-from textheads.agreement import compare_outputs
 from textheads.data.dataset import load_texts
 from textheads.export import export_onnx, read_manifest
-from textheads.quantize import QuantizationError
+from textheads.export.agreement import compare_outputs
+from textheads.export.quantize import QuantizationError
 
 
 def speed(clf: TextClassifier, texts: list[str]) -> float:
@@ -44,7 +44,7 @@ def speed(clf: TextClassifier, texts: list[str]) -> float:
 
 
 def agreement(reference: TextClassifier, candidate: TextClassifier, texts: list[str]) -> dict[str, dict[str, float]]:
-    """Per head, as the export's own check measures it (`textheads.agreement`), on held-out texts."""
+    """Per head, as the export's own check measures it (`textheads.export.agreement`), on held-out texts."""
     report = compare_outputs(reference.heads_, reference.predict_proba(texts), candidate.predict_proba(texts))
     result: dict[str, dict[str, float]] = {}
     for name, head in report.items():

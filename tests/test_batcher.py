@@ -10,10 +10,10 @@ import pytest
 
 from conftest import three_head_config
 from textheads import TextClassifier
-from textheads.batcher import ContinuousBatcher
-from textheads.batching import collate_rows
 from textheads.config import build_config
-from textheads.predict import predict_outputs
+from textheads.inference.batching import collate_rows
+from textheads.inference.predict import predict_outputs
+from textheads.serving.batcher import ContinuousBatcher
 
 TEXTS = ["python", "oven pasta salt garlic soup with many more words", "sleep well", "中文 学习", "doctor " * 20, "bug", "a b c d e f g"]
 
@@ -93,7 +93,7 @@ def test_a_failing_batch_fails_only_its_requests(classifier: TextClassifier) -> 
 @pytest.fixture(scope="module")
 def model_processes(classifier: TextClassifier):  # type: ignore[no-untyped-def]
     """Two model processes on the saved model, as the service starts them."""
-    from textheads.model_process import ProcessBackend
+    from textheads.serving.model_process import ProcessBackend
 
     backend = classifier.backend_
     backends = [ProcessBackend(classifier.config.output_dir, specs=backend.specs, max_length=backend.max_length, threads=1) for _ in range(2)]
@@ -114,7 +114,7 @@ def test_model_processes_answer_like_the_python_api(classifier: TextClassifier, 
 def test_a_failing_batch_in_a_model_process_is_reported_and_the_process_goes_on(classifier: TextClassifier, model_processes: list) -> None:
     import torch
 
-    from textheads.model_process import ModelProcessError
+    from textheads.serving.model_process import ModelProcessError
 
     process = model_processes[0]
     out_of_vocabulary = {"input_ids": torch.tensor([[10_000_000, 3]]), "attention_mask": torch.ones(1, 2, dtype=torch.long)}
@@ -139,7 +139,7 @@ def test_a_killed_model_process_is_started_again(classifier: TextClassifier, mod
 
 
 def test_a_model_process_that_cannot_load_says_why(tmp_path: Path, classifier: TextClassifier) -> None:
-    from textheads.model_process import ModelProcessError, ProcessBackend
+    from textheads.serving.model_process import ModelProcessError, ProcessBackend
 
     backend = classifier.backend_
     with pytest.raises(ModelProcessError, match=f"could not load {tmp_path}"):
@@ -147,9 +147,9 @@ def test_a_model_process_that_cannot_load_says_why(tmp_path: Path, classifier: T
 
 
 def test_a_model_process_runs_an_onnx_export(classifier: TextClassifier, tmp_path: Path) -> None:
-    from textheads.backends import OnnxBackend
     from textheads.export import export_onnx
-    from textheads.model_process import ProcessBackend
+    from textheads.inference.backends import OnnxBackend
+    from textheads.serving.model_process import ProcessBackend
 
     folder = export_onnx(classifier.config.output_dir, tmp_path / "onnx")
     in_process = OnnxBackend(folder)
@@ -165,7 +165,7 @@ def test_a_model_process_runs_an_onnx_export(classifier: TextClassifier, tmp_pat
 
 
 def test_a_full_pool_refuses_a_request_at_once(classifier: TextClassifier) -> None:
-    from textheads.batcher import Overloaded
+    from textheads.serving.batcher import Overloaded
 
     backend = Recording(classifier.backend_)
     batcher = ContinuousBatcher([backend], classifier.tokenizer_, batch_size=4, max_pending=3)
@@ -258,7 +258,7 @@ def test_a_model_process_that_gives_no_answer_is_stopped_and_started_again(class
     import os
     import signal
 
-    from textheads.model_process import ModelProcessLost
+    from textheads.serving.model_process import ModelProcessLost
 
     process = model_processes[0]
     batch = collate_rows([classifier.tokenizer_("bug")["input_ids"]], None, 0)

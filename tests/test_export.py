@@ -16,9 +16,9 @@ from textheads.cli import main
 from textheads.config import build_config
 from textheads.errors import ConfigError, DataError, ModelLoadError
 from textheads.export import export_onnx
-from textheads.predict import decisions_matrix
-from textheads.quantize import QuantizationError
-from textheads.samples import SAMPLE_FILE, read_sample_texts
+from textheads.export.quantize import QuantizationError
+from textheads.export.samples import SAMPLE_FILE, read_sample_texts
+from textheads.inference.predict import decisions_matrix
 
 TEXTS = ["python code bug", "oven pasta salt garlic soup", "sleep", "中文 学习"]
 

@@ -328,7 +328,7 @@ def test_model_processes_killed_mid_batch_fail_their_request_with_503_and_come_b
 
 
 def test_a_warning_when_serving_beyond_loopback_without_a_key() -> None:
-    from textheads.serve import exposure_warning
+    from textheads.serving.app import exposure_warning
 
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
         assert exposure_warning(host, None) is None
@@ -339,7 +339,7 @@ def test_a_warning_when_serving_beyond_loopback_without_a_key() -> None:
 
 def test_limits_refuse_a_pool_smaller_than_one_request() -> None:
     from textheads.errors import ConfigError
-    from textheads.serve import Limits
+    from textheads.serving.app import Limits
 
     with pytest.raises(ConfigError, match=r"max_pending \(100, --max-pending\) must be at least max_texts \(256, --max-texts\)"):
         Limits(max_pending=100)
@@ -365,7 +365,7 @@ def _running(model_dir: Path, backends: list | None = None, **limits: Any) -> It
     """The app on a loopback port, served by uvicorn in a thread of this process."""
     import uvicorn
 
-    from textheads.serve import Limits, create_app
+    from textheads.serving.app import Limits, create_app
 
     options = {"workers": 1, "model_processes": False, **limits}
     app = create_app(model_dir, api_key="", limits=Limits(**options), backends=backends)

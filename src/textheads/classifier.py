@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from textheads import __version__
-from textheads.backends import Backend, TorchBackend, load_backend
 from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config, dump_config
 from textheads.data.dataset import (
     LabelledData,
@@ -27,13 +26,14 @@ from textheads.data.split import stratified_split
 from textheads.encoder import check_max_length, load_encoder
 from textheads.errors import ConfigError, DataError, NotFittedError
 from textheads.evaluation import evaluate_outputs
+from textheads.export.samples import choose_sample, read_sample_texts, write_sample_texts
+from textheads.inference.backends import Backend, TorchBackend, load_backend
+from textheads.inference.predict import Predictions, decide, predict_outputs, to_records
 from textheads.io import write_text_atomic
 from textheads.losses import resolve_auto_weights
 from textheads.model import TextHeadsConfig, TextHeadsModel
 from textheads.ownership import check_output_file
-from textheads.predict import Predictions, decide, predict_outputs, to_records
 from textheads.progress import progress
-from textheads.samples import choose_sample, read_sample_texts, write_sample_texts
 from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
 from textheads.thresholds import tuned_spec
@@ -141,7 +141,7 @@ class TextClassifier:
         temporary = config.output_dir is None
         output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
         run_config = run_config.model_copy(update={"output_dir": str(output_dir)})
-        # Kept to check int8 exports against the fp32 model (textheads.quantize).
+        # Kept to check int8 exports against the fp32 model (textheads.export.quantize).
         self.sample_texts_ = choose_sample((validation_data if validation_data is not None else train_data).texts, config.train.seed)
         try:
             with open_run_folder(output_dir, run_config, digests, resume=resume, overwrite=overwrite, echo=echo):

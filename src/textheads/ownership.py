@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from textheads.errors import ConfigError
+from textheads.export.manifest import MANIFEST, ONNX_FILE
+from textheads.export.samples import SAMPLE_FILE
 from textheads.io import write_json_atomic
-from textheads.manifest import MANIFEST, ONNX_FILE
-from textheads.samples import SAMPLE_FILE
 
 MARKER = ".textheads.json"
 LOCK = ".textheads.lock"

@@ -27,8 +27,8 @@ def serve(
 ) -> int:
     """Serve predictions over HTTP (POST /predict, GET /health, GET /model, /docs)."""
     quiet_library_logs()
-    from textheads.serve import Limits
-    from textheads.serve import serve as run_server
+    from textheads.serving.app import Limits
+    from textheads.serving.app import serve as run_server
 
     run_server(model_dir, host=host, port=port, api_key=api_key, limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes, encoder_batch=batch_size, batch_wait_ms=batch_wait_ms, workers=workers, model_processes=not in_process, max_pending=max_pending, timeout_s=timeout))
     return 0

@@ -15,16 +15,16 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from textheads.batching import iterate, sorted_batches, tokenize
 from textheads.config import RunConfig
 from textheads.data.dataset import LabelledData
 from textheads.evaluation import evaluate_outputs, summary
 from textheads.heads import Head
+from textheads.inference.batching import iterate, sorted_batches, tokenize
+from textheads.inference.predict import pad_id
 from textheads.io import write_json_atomic
 from textheads.losses import combined_loss
 from textheads.metrics import is_better, metric_value
 from textheads.model import TextHeadsModel
-from textheads.predict import pad_id
 from textheads.progress import progress
 from textheads.saving import save_model_dir
 from textheads.training.embedding_cache import (

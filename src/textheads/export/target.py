@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 from textheads.errors import ConfigError, ModelLoadError
+from textheads.export.manifest import MANIFEST, ONNX_FILE, read_manifest
 from textheads.io import fsync_dir, fsync_tree
-from textheads.manifest import MANIFEST, ONNX_FILE, read_manifest
 from textheads.ownership import TOKENIZER_FILES
 from textheads.training.checkpoint import checkpoint_dir
 

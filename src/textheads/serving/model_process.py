@@ -42,8 +42,10 @@ def _serve_batches(model_path: str, threads: int, conn: Connection) -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # one "Loading weights" bar per process and restart is noise in a server log
-        from textheads.backends import Backend, OnnxBackend, load_backend
-        from textheads.manifest import is_onnx_dir  # not textheads.export: no exporter in a model process
+        from textheads.export.manifest import (
+            is_onnx_dir,  # not textheads.export: no exporter in a model process
+        )
+        from textheads.inference.backends import Backend, OnnxBackend, load_backend
 
         backend: Backend = OnnxBackend(model_path, threads=threads) if is_onnx_dir(model_path) else load_backend(model_path)[0]
         conn.send(("ready", None))

@@ -3,9 +3,9 @@
 The recipe is ONNX Runtime's dynamic quantisation of the encoder's matrix
 products (weights to 7-bit integers per output channel, activations to uint8
 per batch); the heads stay fp32. Its answers are compared with the fp32
-PyTorch model on sample texts (`textheads.agreement`). When a classification
+PyTorch model on sample texts (`textheads.export.agreement`). When a classification
 head agrees on fewer than `min_agreement` of its decisions, the products are ranked by
-how far each alone moves the outputs per weight (`textheads.sensitivity`),
+how far each alone moves the outputs per weight (`textheads.export.sensitivity`),
 and the largest set of the best-ranked ones that still reaches the bar is
 found by bisection, each step measured on the real int8 graph, down to half
 of the weights in int8. If none reaches it, the export is refused with the
@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from textheads.agreement import HeadAgreement, compare_outputs, falls_short, format_report
-from textheads.backends import OnnxBackend, TorchBackend
 from textheads.errors import ConfigError, TextheadsError
+from textheads.export.agreement import HeadAgreement, compare_outputs, falls_short, format_report
+from textheads.export.samples import SAMPLE_FILE, choose_sample, read_sample_texts
+from textheads.export.sensitivity import GATES, gated_graph, rank_by_sensitivity, weight_matmuls
+from textheads.inference.backends import OnnxBackend, TorchBackend
+from textheads.inference.predict import predict_outputs
 from textheads.model import TextHeadsModel
-from textheads.predict import predict_outputs
-from textheads.samples import SAMPLE_FILE, choose_sample, read_sample_texts
-from textheads.sensitivity import GATES, gated_graph, rank_by_sensitivity, weight_matmuls
 
 MAX_CALIBRATION_TEXTS = 1024
 MIN_INT8_SHARE = 0.5
@@ -191,7 +191,7 @@ class _Checker:
 
 
 class _GatedBackend(OnnxBackend):
-    """Runs a gated graph (see `textheads.sensitivity`) with the gates it is given."""
+    """Runs a gated graph (see `textheads.export.sensitivity`) with the gates it is given."""
 
     def __init__(self, graph: Path, model: TextHeadsModel, inputs: list[str], count: int) -> None:
         # The gated graph takes the token inputs and then the gates (appended last).

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from textheads.backends import Backend
-from textheads.batching import Tokenized, iterate, sorted_batches, tokenize
 from textheads.errors import ModelOutputError
+from textheads.inference.backends import Backend
+from textheads.inference.batching import Tokenized, iterate, sorted_batches, tokenize
 from textheads.model import TextHeadsModel
 from textheads.progress import progress
 from textheads.specs import HeadSpec

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from textheads.predict import decisions_matrix
+from textheads.inference.predict import decisions_matrix
 from textheads.specs import HeadSpec
 
 

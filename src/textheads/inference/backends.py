@@ -64,7 +64,7 @@ class OnnxBackend:
     """Runs an exported model (see `textheads.export`) with ONNX Runtime."""
 
     def __init__(self, folder: str | Path, *, threads: int | None = None) -> None:
-        from textheads.manifest import read_manifest
+        from textheads.export.manifest import read_manifest
 
         folder = Path(folder)
         try:
@@ -117,7 +117,7 @@ class OnnxBackend:
 
 def load_backend(path: str | Path) -> tuple[Backend, PreTrainedTokenizerBase, TextHeadsModel | None]:
     """(backend, tokenizer, PyTorch model or None) for a model or ONNX export directory."""
-    from textheads.manifest import is_onnx_dir
+    from textheads.export.manifest import is_onnx_dir
     from textheads.saving import load_model_dir
 
     if is_onnx_dir(path):

@@ -1,6 +1,6 @@
 """ONNX export: encoder + every head, with sigmoid/softmax and the regression
 rescaling inside the graph, dynamic batch and sequence axes; optional int8
-quantisation, checked against the fp32 model (see `textheads.quantize`).
+quantisation, checked against the fp32 model (see `textheads.export.quantize`).
 
 The exported folder holds everything needed to run it: `model.onnx`, the
 tokenizer, `config.json` (heads, labels, thresholds) and the manifest
@@ -20,9 +20,9 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from textheads.errors import ConfigError, MissingExtraError
-from textheads.export_target import check_export_target, publish_export
+from textheads.export.manifest import MANIFEST, ONNX_FILE, exporter_inputs, is_onnx_dir, read_manifest
+from textheads.export.target import check_export_target, publish_export
 from textheads.io import staging_directory
-from textheads.manifest import MANIFEST, ONNX_FILE, exporter_inputs, is_onnx_dir, read_manifest
 from textheads.model import TextHeadsModel
 from textheads.saving import load_model_dir
 
@@ -86,7 +86,7 @@ def export_onnx(
     model, tokenizer = load_model_dir(model_dir)
     texts = None
     if quantize:
-        from textheads.quantize import sample_texts_for
+        from textheads.export.quantize import sample_texts_for
 
         texts = sample_texts_for(model_dir, model, calibration, force=force)
     with staging_directory(target) as staging:
@@ -95,7 +95,7 @@ def export_onnx(
         inputs = _export_graph(model, tokenizer, staging / ONNX_FILE, opset)
         manifest: dict[str, Any] = {"format": "onnx", "file": ONNX_FILE, "inputs": inputs, "outputs": list(model.specs), "quantize": quantize, "opset": opset}
         if quantize:
-            from textheads.quantize import quantize_checked
+            from textheads.export.quantize import quantize_checked
 
             manifest.update(quantize_checked(staging / ONNX_FILE, inputs, model, tokenizer, texts, min_agreement=min_agreement, force=force, echo=echo))
         manifest["files"] = sorted(path.name for path in staging.iterdir())

@@ -1,17 +1,17 @@
 """The HTTP service: `POST /predict`, `GET /health`, `GET /model`, OpenAPI docs.
 
 Concurrent requests share encoder passes: their texts are batched by length
-as they arrive (see `textheads.batcher`) and run by model processes beside
-the HTTP process (see `textheads.model_process`). The model directory is
+as they arrive (see `textheads.serving.batcher`) and run by model processes beside
+the HTTP process (see `textheads.serving.model_process`). The model directory is
 fixed when the app is built; no request can name a path.
 
 Every wait is bounded: request bodies by the bytes that arrive (see
-`textheads.body_limit`), the texts waiting for the model by
+`textheads.serving.body_limit`), the texts waiting for the model by
 `Limits.max_pending` (503 with Retry-After past it), and each request by
 `Limits.timeout_s` (504); a client that disconnects takes its waiting texts
 back; a failing model worker fails its requests (500, or 503 while its
 process restarts) and goes on. Every answer is one of the bodies that the
-OpenAPI document declares (see `textheads.serve_schema`).
+OpenAPI document declares (see `textheads.serving.schema`).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the request model of
@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from textheads import __version__
-from textheads.batcher import ContinuousBatcher, Overloaded, Unavailable
-from textheads.body_limit import ASGIApp, BodyLimit, Receive, Scope, Send, send_json
 from textheads.errors import ConfigError, MissingExtraError
-from textheads.model_process import ModelProcessLost, ProcessBackend
-from textheads.predict import to_records
-from textheads.serve_schema import (
+from textheads.inference.predict import to_records
+from textheads.serving.batcher import ContinuousBatcher, Overloaded, Unavailable
+from textheads.serving.body_limit import ASGIApp, BodyLimit, Receive, Scope, Send, send_json
+from textheads.serving.model_process import ModelProcessLost, ProcessBackend
+from textheads.serving.schema import (
     ErrorBody,
     Health,
     ModelInfo,
@@ -99,7 +99,7 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
     `api_key`: required on every route but `/health` (default: `$TEXTHEADS_API_KEY`;
     "" for none).
     `backends`: run these (objects with `specs`, `max_length` and `run`, as in
-    `textheads.backends`) as the model workers instead of starting them from
+    `textheads.inference.backends`) as the model workers instead of starting them from
     `model_path`; their specs must be the model's.
     """
     from textheads.classifier import TextClassifier
@@ -306,7 +306,7 @@ def _model_backends(backend: Any, model_path: str | Path, limits: Limits) -> lis
     """One backend per model worker, each with its share of the CPU threads."""
     import torch
 
-    from textheads.backends import OnnxBackend
+    from textheads.inference.backends import OnnxBackend
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     threads = max(1, cores // limits.workers)

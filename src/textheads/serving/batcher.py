@@ -9,7 +9,7 @@ text always goes next (no request starves behind shorter ones).
 
 Each backend given gets its own model thread; with several, they take
 batches from the pool at once. The service gives each thread a model in a
-child process (see `textheads.model_process`), so that passes run side by
+child process (see `textheads.serving.model_process`), so that passes run side by
 side without sharing the interpreter lock.
 
 Nothing waits without bound: the pool holds at most `max_pending` texts (a
@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from textheads.backends import Backend
-from textheads.batching import collate_rows, tokenize
 from textheads.errors import ModelOutputError
-from textheads.predict import Predictions, empty_outputs, pad_id, require_finite
+from textheads.inference.backends import Backend
+from textheads.inference.batching import collate_rows, tokenize
+from textheads.inference.predict import Predictions, empty_outputs, pad_id, require_finite
 
 logger = logging.getLogger(__name__)
 
