@@ -42,6 +42,7 @@ from textheads.training.checkpoint import seed_everything
 from textheads.training.frozen import FrozenHeadsTrainer
 from textheads.training.loop import read_validation_metrics
 from textheads.training.run_folder import data_digest, open_run_folder
+from textheads.training.run_log import RunLog, check_trackers, thresholds_record
 
 
 class TextClassifier:
@@ -122,6 +123,7 @@ class TextClassifier:
         replaces it; a folder that textheads did not write is never touched.
         """
         config = self.config
+        check_trackers(config.train.report_to)  # before any time is spent
         train = train if train is not None else config.data.train
         validation = validation if validation is not None else config.data.validation
         if train is None:
@@ -168,15 +170,19 @@ class TextClassifier:
         write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
         write_sample_texts(output_dir, self.sample_texts_)
         validation_outputs = None
-        if run_config.train.freeze == "encoder" and not model.reads_tokens:
-            self.train_result_, validation_outputs = self._train_frozen(model, tokenizer, run_config, train_data, validation_data, show_progress, echo)
-        else:
-            trainer = Trainer(model, tokenizer, run_config, train_data, validation_data, show_progress=show_progress, echo=echo)
-            self.train_result_ = trainer.train(resume=resume)
-        self.model_, self.tokenizer_ = load_model_dir(output_dir)
-        self.backend_ = TorchBackend(self.model_)
-        if validation_data is not None and self._tune_thresholds(validation_data, echo, validation_outputs, show_progress=show_progress):
-            save_model_dir(self.model_, self.tokenizer_, output_dir)
+        with RunLog(output_dir, run_config.train.report_to, run_config) as run_log:
+            if run_config.train.freeze == "encoder" and not model.reads_tokens:
+                self.train_result_, validation_outputs = self._train_frozen(model, tokenizer, run_config, train_data, validation_data, show_progress, echo, run_log)
+            else:
+                trainer = Trainer(model, tokenizer, run_config, train_data, validation_data, show_progress=show_progress, echo=echo, run_log=run_log)
+                self.train_result_ = trainer.train(resume=resume)
+            self.model_, self.tokenizer_ = load_model_dir(output_dir)
+            self.backend_ = TorchBackend(self.model_)
+            if validation_data is not None and self._tune_thresholds(validation_data, echo, validation_outputs, show_progress=show_progress):
+                save_model_dir(self.model_, self.tokenizer_, output_dir)
+            record = thresholds_record(self.backend_.specs, self.train_result_.global_step)
+            if record is not None:
+                run_log.write(record)
 
     @staticmethod
     def _train_frozen(
@@ -187,12 +193,13 @@ class TextClassifier:
         validation_data: LabelledData | None,
         show_progress: bool,
         echo: Any,
+        run_log: RunLog,
     ) -> tuple[TrainResult, dict[str, np.ndarray] | None]:
         """The fast path: heads only, on cached pooled vectors (a rerun is a resume).
         Also returns the best heads' validation outputs, so tuning thresholds needs no
         second encoding of the validation texts."""
         model.freeze("encoder")
-        trainer = FrozenHeadsTrainer(model, tokenizer, config, train_data, validation_data, show_progress=show_progress, echo=echo)
+        trainer = FrozenHeadsTrainer(model, tokenizer, config, train_data, validation_data, show_progress=show_progress, echo=echo, run_log=run_log)
         outcome = trainer.train()
         output_dir = Path(config.output_dir or ".")
         metrics = read_validation_metrics(output_dir)

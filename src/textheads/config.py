@@ -16,6 +16,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from textheads.errors import ConfigError
 from textheads.specs import HeadSpec, StrictModel
 
+TRACKERS = ("tensorboard", "mlflow")
+"""The experiment trackers `train.report_to` may name."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
 
@@ -104,6 +106,11 @@ class TrainSection(StrictModel):
     """Embedding cache of the frozen-encoder fast path (default ~/.cache/textheads)."""
     max_time: str | None = None
     """Wall-clock budget such as `45m`; training stops (and saves) when it is spent."""
+    report_to: list[str] = Field(default_factory=list)
+    """Experiment trackers that receive the losses, learning rates, validation metrics,
+    thresholds and this config: any of `tensorboard` (event files under
+    `output_dir/tensorboard/`) and `mlflow` (`MLFLOW_TRACKING_URI`, else a file store in
+    `output_dir/mlruns/`). Default: none (`train_log.jsonl` only)."""
 
     @field_validator("freeze")
     @classmethod
@@ -118,6 +125,18 @@ class TrainSection(StrictModel):
         if value not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", value):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {value!r}")
         return value
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _trackers(cls, value: Any) -> Any:
+        if isinstance(value, str):  # `report_to: tensorboard` for a single tracker
+            value = [value]
+        if not isinstance(value, list):
+            return value  # pydantic names the type error
+        unknown = [name for name in value if name not in TRACKERS]
+        if unknown:
+            raise ValueError(f"report_to must list trackers among {list(TRACKERS)}; got {unknown[0]!r}")
+        return list(dict.fromkeys(value))
 
     @field_validator("max_time")
     @classmethod

@@ -4,7 +4,6 @@ train only the heads, on the cached vectors, for many epochs in seconds."""
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from textheads.training.embedding_cache import (
     weights_digest,
 )
 from textheads.training.optim import build_optimizer, build_scheduler
+from textheads.training.run_log import RunLog
 
 FROZEN_DEFAULT_EPOCHS = 40
 
@@ -101,6 +101,7 @@ class FrozenHeadsTrainer:
         *,
         show_progress: bool = True,
         echo: Callable[[str], None] = print,
+        run_log: RunLog | None = None,
     ) -> None:
         from textheads.training.loop import TargetTensors, resolve_precision
 
@@ -109,6 +110,7 @@ class FrozenHeadsTrainer:
         self.precision = resolve_precision(self.settings.precision, torch.device("cpu"))  # heads train on the CPU
         self.output_dir = Path(config.output_dir or ".")
         self.echo, self.show_progress = echo, show_progress
+        self.run_log = run_log or RunLog(self.output_dir)
         self.validation_data = validation_data
         self.validation_outputs: dict[str, np.ndarray] | None = None
         """After `train`: the best heads' outputs on the validation data, for threshold tuning."""
@@ -140,8 +142,8 @@ class FrozenHeadsTrainer:
                 head.standardise(vectors)
         rng = np.random.default_rng(settings.seed)
         best: dict[str, Any] = {"value": None, "step": None, "state": None}
-        log = (self.output_dir / "train_log.jsonl").open("a", encoding="utf-8")
-        log.write(json.dumps({"event": "start", "step": 0, "total_steps": total, "device": "cpu", "precision": self.precision}) + "\n")
+        log = self.run_log
+        log.write({"event": "start", "step": 0, "total_steps": total, "device": "cpu", "precision": self.precision})
         stale, step, epoch = 0, 0, 0
         self.model.train()
         with progress(total, "Training heads", enabled=self.show_progress) as advance:
@@ -153,7 +155,7 @@ class FrozenHeadsTrainer:
                 metrics = self._evaluate()
                 value = metric_value(metrics, settings.metric)
                 improved = is_better(settings.metric, value, best["value"])
-                log.write(json.dumps({"event": "evaluation", "step": step, "epoch": epoch, "validation": summary(metrics), "metric": settings.metric, "value": value, "improved": improved}) + "\n")
+                log.write({"event": "evaluation", "step": step, "epoch": epoch, "validation": summary(metrics), "metric": settings.metric, "value": value, "improved": improved})
                 if improved:
                     best = {"value": value, "step": step, "state": copy.deepcopy(self.model.heads.state_dict())}
                     stale = 0
@@ -162,7 +164,6 @@ class FrozenHeadsTrainer:
                 if settings.early_stopping_patience is not None and stale >= settings.early_stopping_patience:
                     self.echo(f"Early stopping after epoch {epoch}: no improvement in {stale} evaluation(s)")
                     break
-        log.close()
         if best["state"] is not None:
             self.model.heads.load_state_dict(best["state"])
             self.echo(f"Best validation {settings.metric} = {best['value']:.4f} at epoch {math.ceil(best['step'] / steps_per_epoch)}")

@@ -36,6 +36,7 @@ from textheads.training.checkpoint import (
     seed_everything,
 )
 from textheads.training.optim import LinearSchedule, build_optimizer, build_scheduler, schedule_of
+from textheads.training.run_log import RunLog, learning_rates
 
 DEFAULT_EPOCHS = 3
 
@@ -120,6 +121,7 @@ class Trainer:
         *,
         show_progress: bool = True,
         echo: Callable[[str], None] = print,
+        run_log: RunLog | None = None,
     ) -> None:
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.settings = config.train
@@ -137,7 +139,7 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(train_data) / self.settings.batch_size)
         epochs = self.settings.epochs if self.settings.epochs is not None else DEFAULT_EPOCHS
         self.total_steps = self.settings.max_steps or math.ceil(epochs * self.steps_per_epoch)
-        self.log_path = self.output_dir / "train_log.jsonl"
+        self.run_log = run_log or RunLog(self.output_dir)
         self.device = resolve_device(self.settings.device)
         self.precision = resolve_precision(self.settings.precision, self.device)
         model.to(self.device)
@@ -219,7 +221,7 @@ class Trainer:
                     if state.global_step % settings.log_every_steps == 0:
                         # Mean over the steps since the last record; heads absent from a batch count as 0.
                         means = {key: float(np.mean([p[key] for p in window])) for key in window[0]}
-                        self._log({"step": state.global_step, "epoch": self._epochs_done(state), **means, "lr": scheduler.get_last_lr()[0]})
+                        self._log({"step": state.global_step, "epoch": self._epochs_done(state), **means, "lr": scheduler.get_last_lr()[0]}, learning_rates(optimizer))
                         window.clear()
                     if budget is not None and (state.global_step == self._calibration_steps() or state.batch_in_epoch == 1):
                         # Re-plan after the first timed steps, then once an epoch (evaluations cost time too).
@@ -332,9 +334,8 @@ class Trainer:
     def _checkpoint(self, state: TrainerState, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
         save_checkpoint(self.output_dir, state, self.model, optimizer, scheduler, self.settings.keep_checkpoints)
 
-    def _log(self, record: dict[str, Any]) -> None:
-        with self.log_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+    def _log(self, record: dict[str, Any], scalars: dict[str, float] | None = None) -> None:
+        self.run_log.write(record, scalars=scalars)
 
     def _result(self, state: TrainerState, resumed_from: str | None) -> TrainResult:
         metrics = read_validation_metrics(self.output_dir)

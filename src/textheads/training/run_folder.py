@@ -51,6 +51,7 @@ CHANGEABLE_ON_RESUME = frozenset(
         "train.log_every_steps",
         "train.save_every_steps",
         "train.eval_every_steps",
+        "train.report_to",
     }
 )
 """Settings that do not change what a run computes, only where and how it reports and saves."""
@@ -70,19 +71,20 @@ def data_digest(data: LabelledData) -> str:
     return digest.hexdigest()
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+def flatten_keys(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level of `a.b.c` keys (an empty mapping stays a value)."""
     if isinstance(value, dict):
         flat: dict[str, Any] = {}
         for key, item in value.items():
-            flat.update(_flatten(item, f"{prefix}{key}."))
+            flat.update(flatten_keys(item, f"{prefix}{key}."))
         return flat or {prefix.rstrip("."): {}}
     return {prefix.rstrip("."): value}
 
 
 def config_changes(started: dict[str, Any], now: RunConfig) -> list[str]:
     """`key: old → new` for every setting that differs and matters to the computation."""
-    old = _flatten(started)
-    new = _flatten(yaml.safe_load(dump_config(now)))
+    old = flatten_keys(started)
+    new = flatten_keys(yaml.safe_load(dump_config(now)))
     changes = []
     for key in sorted(set(old) | set(new)):
         if key in CHANGEABLE_ON_RESUME or old.get(key) == new.get(key):
