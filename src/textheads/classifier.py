@@ -42,7 +42,7 @@ from textheads.training.checkpoint import seed_everything
 from textheads.training.frozen import FrozenHeadsTrainer
 from textheads.training.loop import read_validation_metrics
 from textheads.training.run_folder import data_digest, open_run_folder
-from textheads.training.run_log import RunLog, check_trackers, thresholds_record
+from textheads.training.run_log import RunLog, check_tracker_folders, check_trackers, thresholds_record
 
 
 class TextClassifier:
@@ -143,6 +143,7 @@ class TextClassifier:
         temporary = config.output_dir is None
         output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
         run_config = run_config.model_copy(update={"output_dir": str(output_dir)})
+        check_tracker_folders(config.train.report_to, output_dir)  # before --overwrite removes anything
         # Kept to check int8 exports against the fp32 model (textheads.export.quantize).
         self.sample_texts_ = choose_sample((validation_data if validation_data is not None else train_data).texts, config.train.seed)
         try:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from textheads import __version__
 from textheads.errors import TextheadsError
@@ -84,7 +85,8 @@ def _exit_code_of(args: list[str]) -> int:
 
 
 def _print_error(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]Error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    # Escaped: a message is text, and `textheads[mlflow]` in it would read as a markup tag.
+    Console(stderr=True).print(f"[bold red]Error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
 
 
 def _exit_code(code: object) -> int:

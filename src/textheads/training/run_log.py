@@ -64,6 +64,27 @@ def check_trackers(report_to: Sequence[str]) -> None:
                 raise MissingExtraError(package, name)
 
 
+def check_tracker_folders(report_to: Sequence[str], output_dir: Path) -> None:
+    """Raise `ConfigError` when a tracker would write into an entry of `output_dir` that
+    textheads did not write (and so must never replace or delete)."""
+    listed = (read_marker(output_dir) or {}).get("files", [])
+    for name in report_to:
+        for entry in tracker_entries(name):
+            if (output_dir / entry).exists() and entry not in listed:
+                raise ConfigError(
+                    f"{output_dir / entry} exists and was not written by textheads, so train.report_to: "
+                    f"[{name}] will not write into it: move it away, or choose another --output-dir "
+                    "(output_dir in the config)."
+                )
+
+
+def tracker_entries(tracker: str) -> tuple[str, ...]:
+    """What `tracker` writes inside the run folder."""
+    if tracker == "tensorboard":
+        return (TENSORBOARD_DIR,)
+    return () if os.environ.get("MLFLOW_TRACKING_URI") else (MLFLOW_DB, MLFLOW_ARTIFACTS)
+
+
 def is_main_process() -> bool:
     """True in the process that writes: the only one, or rank 0 of a distributed run.
 
@@ -102,8 +123,11 @@ def tracker_scalars(record: Mapping[str, Any]) -> dict[str, float]:
     if event is None:  # a training-steps record: losses, learning rate, epoch
         return {f"train/{key.replace('.', '/', 1)}": float(value) for key, value in record.items() if key != "step" and _is_number(value)}
     if event == "evaluation":
+        validation = dict(record.get("validation", {}))
+        if "metric" in record:  # the metric that picks the best model (`mean_macro_f1` is not in the summary)
+            validation.setdefault(record["metric"], record.get("value"))
         scalars = {}
-        for key, value in record.get("validation", {}).items():
+        for key, value in validation.items():
             head, _, metric = key.rpartition(".")  # `head.metric`, or `loss` / `mean_macro_f1`
             scalars[f"validation/{head}/{metric}" if head else f"validation/{metric}"] = value
         return {key: float(value) for key, value in scalars.items() if _is_number(value)}
@@ -135,7 +159,8 @@ class RunLog:
         self._restore_mlflow_uri = False
         if self._to_start:  # what can fail fails now, before any training time is spent
             check_trackers(self._to_start)
-            self._claim(*(name for tracker in self._to_start for name in self._folder_entries(tracker)))
+            check_tracker_folders(self._to_start, self.output_dir)
+            record_files(self.output_dir, [entry for name in self._to_start for entry in tracker_entries(name)])
 
     def write(self, record: dict[str, Any], *, scalars: Mapping[str, float] | None = None) -> None:
         """Append `record` to the log; send its numbers, and `scalars` (trackers only, under
@@ -204,13 +229,6 @@ class RunLog:
         device = self.config.train.device if self.config is not None else "auto"
         return device == "cpu" or (device == "auto" and not torch.cuda.is_available())
 
-    @staticmethod
-    def _folder_entries(tracker: str) -> tuple[str, ...]:
-        """What `tracker` writes inside the run folder."""
-        if tracker == "tensorboard":
-            return (TENSORBOARD_DIR,)
-        return () if os.environ.get("MLFLOW_TRACKING_URI") else (MLFLOW_DB, MLFLOW_ARTIFACTS)
-
     def _tensorboard_tracker(self) -> Any:
         from accelerate.tracking import TensorBoardTracker
 
@@ -227,15 +245,3 @@ class RunLog:
             artifacts = (self.output_dir / MLFLOW_ARTIFACTS).resolve().as_uri()  # created only if artifacts are logged
         tags = {"textheads.output_dir": str(self.output_dir.resolve())}
         return MLflowTracker(MLFLOW_EXPERIMENT, logging_dir=artifacts, run_name=self.output_dir.resolve().name, tags=tags)
-
-    def _claim(self, *names: str) -> None:
-        """List `names` in the folder's marker as textheads' own before writing them, refusing
-        to write into one that is there and not textheads'."""
-        listed = (read_marker(self.output_dir) or {}).get("files", [])
-        for name in names:
-            if (self.output_dir / name).exists() and name not in listed:
-                raise ConfigError(
-                    f"{self.output_dir / name} exists and was not written by textheads, so the tracker will not "
-                    f"write into it: move it away, or choose another --output-dir (output_dir in the config)."
-                )
-        record_files(self.output_dir, names)
