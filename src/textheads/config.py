@@ -109,8 +109,8 @@ class TrainSection(StrictModel):
     report_to: list[str] = Field(default_factory=list)
     """Experiment trackers that receive the losses, learning rates, validation metrics,
     thresholds and this config: any of `tensorboard` (event files under
-    `output_dir/tensorboard/`) and `mlflow` (`MLFLOW_TRACKING_URI`, else a file store in
-    `output_dir/mlruns/`). Default: none (`train_log.jsonl` only)."""
+    `output_dir/tensorboard/`) and `mlflow` (`MLFLOW_TRACKING_URI`, else a SQLite store,
+    `output_dir/mlflow.db`). Default: none (`train_log.jsonl` only)."""
 
     @field_validator("freeze")
     @classmethod
