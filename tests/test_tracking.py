@@ -205,3 +205,21 @@ def test_overwrite_removes_the_tracker_files_and_nothing_foreign(tiny_encoder_di
         _fit(tiny_encoder_dir, data_files, out, overwrite=True, report_to=["tensorboard"], max_steps=2)
     assert sorted(p.name for p in (out / "tensorboard").iterdir()) == ["mine.txt"]
     assert (out / "model.safetensors").read_bytes() == model  # refused before --overwrite removed the run
+
+
+def test_the_frozen_encoder_path_reports_its_evaluations_and_thresholds(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    out = tmp_path / "frozen"
+    clf = _fit(tiny_encoder_dir, data_files, out, report_to=["tensorboard"], freeze="encoder", epochs=3, cache_dir=str(tmp_path / "cache"))
+    scalars, hparams = _tensorboard(out / "tensorboard")
+    log = _log(out)
+    evaluations = [r for r in log if r.get("event") == "evaluation"]
+    assert len(evaluations) == 3
+    for record in evaluations:
+        assert scalars["validation/level/accuracy"][record["step"]] == pytest.approx(record["validation"]["level.accuracy"], rel=1e-6)
+        assert scalars["validation/mean_macro_f1"][record["step"]] == pytest.approx(record["value"], rel=1e-6)
+    last = log[-1]
+    assert last["event"] == "thresholds"
+    assert {label: scalars[f"thresholds/topics/{label}"][last["step"]] for label in clf.heads_["topics"].labels} == pytest.approx(
+        clf.heads_["topics"].thresholds_by_label(), rel=1e-6
+    )
+    assert hparams["train.freeze"] == "encoder"
