@@ -4,6 +4,8 @@ is not there. CUDA itself runs in benchmarks/gpu.py on a GPU machine."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +133,11 @@ def test_an_onnx_export_on_a_device_or_precision_it_cannot_run_in(model_dir: Pat
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         with pytest.raises(DeviceError, match="onnxruntime-gpu"):
             TextClassifier.load(export, device="cuda")
+
+
+def test_the_gpu_benchmark_checks_for_a_cuda_device_and_exits_cleanly() -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("No CUDA device: " if NO_CUDA else "CUDA: ") and "ONNX Runtime providers" in result.stdout
+    assert "Traceback" not in result.stderr

@@ -435,8 +435,8 @@ def test_metrics_predictions_and_the_export_check_decide_alike_where_float32_rou
     assert metrics["per_label"]["a"]["recall"] == 1.0 and metrics["subset_accuracy"] == 1.0
     assert multilabel_summary(truth, prob, spec.thresholds())["subset_accuracy"] == 1.0
 
-    class Labelled:  # the one attribute evaluate_outputs reads
-        targets = {"t": type("Target", (), {"mask": np.array([True, True]), "values": truth})()}
+    from types import SimpleNamespace
 
-    assert evaluate_outputs({"t": spec}, {"t": prob}, Labelled())["t"]["subset_accuracy"] == 1.0  # type: ignore[arg-type]
+    labelled = SimpleNamespace(targets={"t": SimpleNamespace(mask=np.array([True, True]), values=truth)})  # what evaluate_outputs reads
+    assert evaluate_outputs({"t": spec}, {"t": prob}, labelled)["t"]["subset_accuracy"] == 1.0  # type: ignore[arg-type]
     assert compare_outputs({"t": spec}, {"t": prob}, {"t": prob})["t"].agreement == 1.0
