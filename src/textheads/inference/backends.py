@@ -122,7 +122,7 @@ class OnnxBackend:
         backend._start(graph, config, inputs, threads, "cpu")
         return backend
 
-    def _start(self, graph: Path, config: TextHeadsConfig, inputs: list[str], threads: int | None, device: str) -> None:
+    def _start(self, graph: Path, config: TextHeadsConfig, inputs: list[str], threads: int | None, device: str = "cpu") -> None:
         try:
             import onnxruntime as ort
         except ImportError:
