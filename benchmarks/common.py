@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import f1_score
 
+from textheads.decisions import multilabel_decisions
 from textheads.thresholds import tune_global, tune_per_label
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def scores(dev_true: np.ndarray, dev_prob: np.ndarray, test_true: np.ndarray, te
     per_label, _ = tune_per_label(dev_true, dev_prob)
 
     def f1(threshold: Any, average: str) -> float:
-        return float(f1_score(test_true, (test_prob >= threshold).astype(int), average=average, zero_division=0))
+        return float(f1_score(test_true, multilabel_decisions(test_prob, threshold).astype(int), average=average, zero_division=0))
 
     return {
         "macro_f1@0.5": f1(0.5, "macro"),

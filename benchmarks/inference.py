@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import load_split, save
 
+from textheads.decisions import head_decisions
 from textheads.serving.app import Limits
 
 
@@ -155,8 +156,8 @@ def main() -> None:
         result["pipeline_texts_per_second"] = pipeline_speed(texts, len(labels), args.batch_size)
         result["pytorch_texts_per_second"] = texts_per_second(lambda t: torch_clf.predict_proba(t, batch_size=args.batch_size), texts)
         reference = torch_clf.predict_proba(texts, batch_size=args.batch_size)[args.head]
-        thresholds = np.array(torch_clf.heads_[args.head].thresholds())
-        result["pytorch_macro_f1"] = float(f1_score(y, reference >= thresholds, average="macro", zero_division=0))
+        spec = torch_clf.heads_[args.head]
+        result["pytorch_macro_f1"] = float(f1_score(y, head_decisions(spec, reference), average="macro", zero_division=0))
 
         with tempfile.TemporaryDirectory() as tmp:
             for name, quantize in (("onnx_fp32", None), ("onnx_int8", "int8")):
@@ -168,8 +169,8 @@ def main() -> None:
                 result[f"{name}_texts_per_second"] = texts_per_second(lambda t, c=clf: c.predict_proba(t, batch_size=args.batch_size), texts)
                 proba = clf.predict_proba(texts, batch_size=args.batch_size)[args.head]
                 result[f"{name}_max_abs_diff"] = float(np.abs(proba - reference).max())
-                result[f"{name}_decision_agreement"] = float(((proba >= thresholds) == (reference >= thresholds)).mean())
-                result[f"{name}_macro_f1"] = float(f1_score(y, proba >= thresholds, average="macro", zero_division=0))
+                result[f"{name}_decision_agreement"] = float((head_decisions(spec, proba) == head_decisions(spec, reference)).mean())
+                result[f"{name}_macro_f1"] = float(f1_score(y, head_decisions(spec, proba), average="macro", zero_division=0))
             result["service"] = service_load(args.model, texts, args.clients, args.seconds, args.per_request, args.serve_batch, args.serve_workers, args.serve_in_process)
         base = result["pipeline_texts_per_second"]
         for name in ("pytorch", "onnx_fp32", "onnx_int8"):

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import load_split, save
 
+from textheads.decisions import multilabel_decisions
 from textheads.thresholds import GRID, f1_per_label, tune_global, tune_per_label
 
 
@@ -47,7 +48,7 @@ def compare(p: dict[str, np.ndarray]) -> dict[str, float]:
     from sklearn.metrics import f1_score
 
     def test_f1(thresholds: float | np.ndarray) -> float:
-        return round(float(f1_score(p["test_y"], p["test_p"] >= thresholds, average="macro", zero_division=0)), 4)
+        return round(float(f1_score(p["test_y"], multilabel_decisions(p["test_p"], thresholds), average="macro", zero_division=0)), 4)
 
     dev_y, dev_p = p["dev_y"], p["dev_p"]
     per_label, _ = tune_per_label(dev_y, dev_p)

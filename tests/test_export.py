@@ -14,11 +14,11 @@ from conftest import make_rows, three_head_config, write_jsonl
 from textheads import TextClassifier
 from textheads.cli import main
 from textheads.config import build_config
+from textheads.decisions import head_decisions
 from textheads.errors import ConfigError, DataError, ModelLoadError
 from textheads.export import export_onnx
 from textheads.export.quantize import QuantizationError
 from textheads.export.samples import SAMPLE_FILE, read_sample_texts
-from textheads.inference.predict import decisions_matrix
 
 TEXTS = ["python code bug", "oven pasta salt garlic soup", "sleep", "中文 学习"]
 
@@ -243,7 +243,7 @@ def _decision_agreement(model_dir: Path, export: Path, texts: list[str]) -> dict
     fp32, int8 = TextClassifier.load(model_dir), TextClassifier.load(export)
     a, b = fp32.predict_proba(texts), int8.predict_proba(texts)
     spec = fp32.heads_["topics"]
-    return {"topics": float((decisions_matrix(spec, a["topics"]) == decisions_matrix(spec, b["topics"])).mean()), "level": float((a["level"].argmax(1) == b["level"].argmax(1)).mean())}
+    return {"topics": float((head_decisions(spec, a["topics"]) == head_decisions(spec, b["topics"])).mean()), "level": float((a["level"].argmax(1) == b["level"].argmax(1)).mean())}
 
 
 def test_int8_keeps_the_sensitive_products_in_fp32_when_all_int8_falls_short(tiny_encoder_dir: Path, tmp_path: Path, calibration_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

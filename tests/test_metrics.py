@@ -416,3 +416,27 @@ def test_multilabel_summary_agrees_with_the_full_metrics() -> None:
         fast = multilabel_summary(y_true, y_prob, thresholds, fallback)
         for key in ("micro_f1", "macro_f1", "weighted_f1", "subset_accuracy", "hamming_loss", "n_rows"):
             assert fast[key] == pytest.approx(full[key]), key
+
+
+def test_metrics_predictions_and_the_export_check_decide_alike_where_float32_rounds_the_threshold() -> None:
+    # float32(0.7) is just under 0.7: a model's probability of exactly float32(0.7) is over
+    # a 0.7 threshold in every place that decides, as `predict` shows it.
+    from textheads.decisions import decide
+    from textheads.evaluation import evaluate_outputs
+    from textheads.export.agreement import compare_outputs
+    from textheads.metrics import multilabel_summary
+    from textheads.specs import HeadSpec
+
+    spec = HeadSpec(name="t", kind="multilabel", labels=["a", "b"], threshold=0.7)
+    prob = np.array([[0.7, 0.1], [0.2, 0.9]], dtype=np.float32)
+    truth = np.array([[1, 0], [0, 1]])
+    assert [decide(spec, row) for row in prob] == [["a"], ["b"]]
+    metrics = multilabel_metrics(truth, prob, ["a", "b"], spec.thresholds())
+    assert metrics["per_label"]["a"]["recall"] == 1.0 and metrics["subset_accuracy"] == 1.0
+    assert multilabel_summary(truth, prob, spec.thresholds())["subset_accuracy"] == 1.0
+
+    from types import SimpleNamespace
+
+    labelled = SimpleNamespace(targets={"t": SimpleNamespace(mask=np.array([True, True]), values=truth)})  # what evaluate_outputs reads
+    assert evaluate_outputs({"t": spec}, {"t": prob}, labelled)["t"]["subset_accuracy"] == 1.0  # type: ignore[arg-type]
+    assert compare_outputs({"t": spec}, {"t": prob}, {"t": prob})["t"].agreement == 1.0

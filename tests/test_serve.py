@@ -512,3 +512,40 @@ def test_every_answer_matches_the_openapi_document(server: Server, tmp_path: Pat
     ]  # fmt: skip
     result = subprocess.run(command, check=False, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+# --- What the HTTP process loads ----------------------------------------------------------
+
+_LOADED_IN_THE_HTTP_PROCESS = """
+import gc, json, sys
+import torch
+from starlette.testclient import TestClient
+from textheads.serving.app import Limits, create_app
+
+app = create_app(sys.argv[1], api_key="", limits=Limits(workers=1, model_processes=sys.argv[2] == "processes", device="cpu"))
+with TestClient(app) as client:
+    answer = client.post("/predict", json={"texts": ["python code bug"]})
+    info = client.get("/model").json()
+modules = [o for o in gc.get_objects() if isinstance(o, torch.nn.Module)]
+weights = sum(t.numel() for m in modules for t in [*m.parameters(recurse=False), *m.buffers(recurse=False)])
+with open("/proc/self/maps") as maps:
+    mapped = "model.safetensors" in maps.read()
+print(json.dumps({"status": answer.status_code, "modules": sorted({type(m).__name__ for m in modules}), "weights": weights, "mapped": mapped, "device": info["device"], "precision": info["precision"]}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/self/maps (Linux)")
+def test_with_model_processes_the_http_process_loads_no_weights(model_dir: Path) -> None:
+    def loaded(mode: str) -> dict:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        result = subprocess.run([sys.executable, "-c", _LOADED_IN_THE_HTTP_PROCESS, str(model_dir), mode], env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    with_processes = loaded("processes")
+    assert with_processes["status"] == 200
+    # (transformers keeps a few weightless activation modules at import)
+    assert with_processes["weights"] == 0 and "TextHeadsModel" not in with_processes["modules"] and not with_processes["mapped"]
+    assert (with_processes["device"], with_processes["precision"]) == ("cpu", "fp32")
+    in_process = loaded("in-process")  # the check sees a model where there is one
+    assert in_process["status"] == 200 and "TextHeadsModel" in in_process["modules"] and in_process["weights"] > 0

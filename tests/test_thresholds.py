@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import f1_score
 
+from textheads.decisions import apply_top1_fallback
 from textheads.specs import HeadSpec
-from textheads.thresholds import GRID, apply_top1_fallback, tune_global, tune_per_label, tuned_spec
+from textheads.thresholds import GRID, tune_global, tune_per_label, tuned_spec
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:

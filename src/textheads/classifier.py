@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from textheads import __version__
-from textheads.config import DataSection, ModelSection, RunConfig, TrainSection, build_config, dump_config
+from textheads.config import RunConfig, TrainSection, build_config, dump_config
 from textheads.data.dataset import (
     LabelledData,
     Source,
@@ -20,18 +19,18 @@ from textheads.data.dataset import (
     iter_text_chunks,
     load_labelled,
     load_texts,
-    require_labelled_rows,
 )
 from textheads.data.split import stratified_split
-from textheads.encoder import check_max_length, load_encoder
+from textheads.decisions import decide
 from textheads.errors import ConfigError, DataError, NotFittedError
 from textheads.evaluation import evaluate_outputs
 from textheads.export.samples import choose_sample, read_sample_texts, write_sample_texts
 from textheads.inference.backends import Backend, TorchBackend, load_backend
-from textheads.inference.predict import Predictions, decide, predict_outputs, to_records
+from textheads.inference.predict import Predictions, predict_outputs, to_records
 from textheads.io import write_text_atomic
 from textheads.losses import resolve_auto_weights
-from textheads.model import TextHeadsConfig, TextHeadsModel
+from textheads.model import TextHeadsModel, build_model
+from textheads.model_config import run_config_for
 from textheads.ownership import check_output_file
 from textheads.progress import progress
 from textheads.saving import load_model_dir, save_model_dir
@@ -139,7 +138,7 @@ class TextClassifier:
 
         run_config = config.model_copy(update={"heads": {s.name: s for s in specs}})
         seed_everything(config.train.seed)  # before the heads are initialised
-        model, tokenizer = _build_model(run_config, specs, train_data)  # config errors before any file is written
+        model, tokenizer = build_model(run_config, specs, train_data)  # config errors before any file is written
         temporary = config.output_dir is None
         output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
         run_config = run_config.model_copy(update={"output_dir": str(output_dir)})
@@ -360,19 +359,21 @@ class TextClassifier:
             return export_onnx(tmp, path, quantize=quantize, min_agreement=min_agreement, calibration=calibration, force=force, echo=echo)
 
     @classmethod
-    def load(cls, path: str | Path) -> TextClassifier:
+    def load(cls, path: str | Path, *, device: str = "auto", precision: str = "auto") -> TextClassifier:
         """Load a model directory written by `save` or `textheads train`, or an ONNX export
-        written by `textheads export` (then run by ONNX Runtime)."""
-        backend, tokenizer, model = load_backend(path)
-        config = model.config if model is not None else backend.config  # type: ignore[attr-defined]
-        clf = cls.from_config(
-            RunConfig(
-                model=ModelSection(encoder=config.encoder_name or "default", pooling=config.pooling, pool_layers=config.pool_layers, max_length=backend.max_length),
-                data=DataSection(text=config.text_columns or "text"),
-                heads=dict(backend.specs),
-                output_dir=str(path),
-            )
-        )
+        written by `textheads export` (then run by ONNX Runtime).
+
+        `device`: `cpu`, `cuda`, `cuda:N`, or `auto` (a CUDA GPU when there is one, else the
+        CPU); a device this machine lacks is a `DeviceError`. `precision`: `fp32`, `fp16`,
+        `bf16` (autocast; the weights stay fp32), or `auto` (fp16 on a CUDA GPU, fp32 on
+        the CPU). An ONNX export runs in the precision it was exported in, on the CUDA
+        execution provider when `onnxruntime-gpu` is installed and the device is a GPU.
+
+        Example:
+            >>> clf = TextClassifier.load("runs/advice", device="cuda", precision="bf16")  # doctest: +SKIP
+        """
+        backend, tokenizer, model = load_backend(path, device=device, precision=precision)
+        clf = cls.from_config(run_config_for(backend.config, max_length=backend.max_length, output_dir=path))
         clf.model_, clf.backend_, clf.tokenizer_ = model, backend, tokenizer
         clf.sample_texts_ = read_sample_texts(path)  # carried on by `save`, used by `export_onnx`
         return clf
@@ -392,33 +393,3 @@ class TextClassifier:
             raise NotFittedError("This TextClassifier is not fitted yet; call fit() or TextClassifier.load() first.")
         return self.backend_, self.tokenizer_
 
-
-def _target_stats(specs: list[HeadSpec], data: LabelledData) -> dict[str, list[float]]:
-    stats = {}
-    for spec in specs:
-        if spec.kind == "regression":
-            target = data.targets[spec.name]
-            values = target.values[target.mask].astype(np.float64)
-            std = float(values.std()) if len(values) > 1 else 0.0
-            stats[spec.name] = [float(values.mean()), std if std > 0 else 1.0]
-    return stats
-
-
-def _build_model(config: RunConfig, specs: list[HeadSpec], train_data: LabelledData) -> tuple[TextHeadsModel, Any]:
-    # Reading the file found a label for every head; holding out validation rows may
-    # have taken a head's last ones (its targets would then have no mean: NaN outputs).
-    require_labelled_rows(train_data, specs, after_split=True)
-    encoder, tokenizer = load_encoder(config.model.encoder)
-    check_max_length(config.model.max_length, encoder, tokenizer, config.model.encoder)
-    model_config = TextHeadsConfig(
-        encoder=encoder.config.to_dict(),
-        encoder_name=config.model.encoder,
-        pooling=config.model.pooling,
-        pool_layers=config.model.pool_layers,
-        max_text_length=config.model.max_length,
-        head_specs=[spec.model_dump(mode="json") for spec in specs],
-        target_stats=_target_stats(specs, train_data),
-        text_columns=config.data.text_columns,
-        textheads_version=__version__,
-    )
-    return TextHeadsModel(model_config, encoder=encoder), tokenizer

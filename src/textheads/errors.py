@@ -65,3 +65,7 @@ class MissingExtraError(TextheadsError, ImportError):
 
 class ModelOutputError(TextheadsError, ValueError):
     """A model gave a non-finite output (NaN or infinity): its weights or statistics are broken."""
+
+
+class DeviceError(TextheadsError, RuntimeError):
+    """The device asked for (a CUDA GPU, a CUDA execution provider) is not on this machine."""

@@ -31,8 +31,8 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
+from textheads.decisions import multiclass_decisions, multilabel_decisions
 from textheads.errors import ConfigError
-from textheads.thresholds import apply_top1_fallback
 
 HEAD_KINDS = ("multilabel", "multiclass", "regression")
 LOWER_IS_BETTER: frozenset[str] = frozenset({"loss", "hamming_loss", "mae", "rmse"})
@@ -67,14 +67,12 @@ def multilabel_metrics(
     probable label.
     """
     y_true = np.asarray(y_true).astype(int)
-    y_prob = np.asarray(y_prob, dtype=float)
-    _check_matrix(y_true, y_prob, labels)
+    _check_matrix(y_true, np.asarray(y_prob), labels)
     if len(y_true) == 0:
         return empty_metrics("multilabel")
     cuts = _thresholds(thresholds, len(labels))
-    y_pred = (y_prob >= cuts).astype(int)
-    if top1_fallback:
-        y_pred = apply_top1_fallback(y_pred, y_prob)
+    y_pred = multilabel_decisions(y_prob, cuts, top1_fallback).astype(int)
+    y_prob = np.asarray(y_prob, dtype=float)
 
     truth, pred, ids = _sklearn_view(y_true, y_pred)
     result: dict = {}
@@ -116,12 +114,9 @@ def multilabel_summary(
     fraction of the cost: used to compare checkpoints while training.
     """
     y_true = np.asarray(y_true).astype(bool)
-    y_prob = np.asarray(y_prob, dtype=float)
     if len(y_true) == 0:
         return empty_metrics("multilabel")
-    y_pred = y_prob >= _thresholds(thresholds, y_true.shape[1])
-    if top1_fallback:
-        y_pred = apply_top1_fallback(y_pred.astype(int), y_prob).astype(bool)
+    y_pred = multilabel_decisions(y_prob, _thresholds(thresholds, y_true.shape[1]), top1_fallback)
     tp = (y_pred & y_true).sum(axis=0).astype(float)
     fp = (y_pred & ~y_true).sum(axis=0).astype(float)
     fn = (~y_pred & y_true).sum(axis=0).astype(float)
@@ -153,7 +148,7 @@ def multiclass_metrics(y_true: np.ndarray, y_prob: np.ndarray, labels: list[str]
     _check_multiclass(y_true, y_prob, labels)
     if len(y_true) == 0:
         return empty_metrics("multiclass")
-    y_pred = y_prob.argmax(axis=1)
+    y_pred = multiclass_decisions(y_prob)
     classes = list(range(len(labels)))
 
     result: dict = {"accuracy": float(accuracy_score(y_true, y_pred))}

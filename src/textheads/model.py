@@ -8,46 +8,19 @@ without unpickling anything.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 
-from textheads.encoder import POOLING_WIDTH, encoder_layers, pool
+from textheads.config import RunConfig
+from textheads.data.dataset import LabelledData, require_labelled_rows
+from textheads.encoder import POOLING_WIDTH, check_max_length, encoder_layers, load_encoder, pool
 from textheads.heads import Head, build_head
+from textheads.model_config import TextHeadsConfig, model_config_for, target_stats
 from textheads.specs import HeadSpec
 
-
-class TextHeadsConfig(PreTrainedConfig):
-    """Everything needed to rebuild the model: encoder config, pooling and head specs."""
-
-    model_type = "textheads"
-
-    def __init__(
-        self,
-        encoder: dict[str, Any] | None = None,
-        encoder_name: str = "",
-        pooling: str = "mean",
-        pool_layers: int = 1,
-        max_text_length: int = 128,
-        head_specs: list[dict[str, Any]] | None = None,
-        target_stats: dict[str, list[float]] | None = None,
-        text_columns: list[str] | None = None,
-        textheads_version: str = "",
-        **kwargs: Any,
-    ) -> None:
-        self.encoder = encoder or {}
-        self.encoder_name = encoder_name
-        self.pooling = pooling
-        self.pool_layers = pool_layers
-        # Not `max_length`: transformers reserves that name for generation settings.
-        self.max_text_length = max_text_length
-        self.head_specs = head_specs or []
-        self.target_stats = target_stats or {}
-        self.text_columns = text_columns or ["text"]
-        self.textheads_version = textheads_version
-        super().__init__(**kwargs)
+__all__ = ["TextHeadsConfig", "TextHeadsModel", "build_model", "register_auto_classes"]
 
 
 class TextHeadsModel(PreTrainedModel):
@@ -80,7 +53,7 @@ class TextHeadsModel(PreTrainedModel):
     @cached_property
     def specs(self) -> dict[str, HeadSpec]:
         """Head specs by name, in output order."""
-        return {d["name"]: HeadSpec.model_validate(d) for d in self.config.head_specs}
+        return self.config.specs
 
     def refresh_specs(self) -> None:
         """Re-read the specs after `config.head_specs` changed (e.g. new thresholds)."""
@@ -182,3 +155,15 @@ def register_auto_classes() -> None:
     """
     AutoConfig.register("textheads", TextHeadsConfig, exist_ok=True)
     AutoModel.register(TextHeadsConfig, TextHeadsModel, exist_ok=True)
+
+
+def build_model(run_config: RunConfig, specs: list[HeadSpec], train_data: LabelledData) -> tuple[TextHeadsModel, PreTrainedTokenizerBase]:
+    """A new model for `run_config`: its pretrained encoder, and new heads for `specs`
+    (regression heads standardised with `train_data`'s targets)."""
+    # Reading the file found a label for every head; holding out validation rows may
+    # have taken a head's last ones (its targets would then have no mean: NaN outputs).
+    require_labelled_rows(train_data, specs, after_split=True)
+    encoder, tokenizer = load_encoder(run_config.model.encoder)
+    check_max_length(run_config.model.max_length, encoder, tokenizer, run_config.model.encoder)
+    config = model_config_for(run_config, specs, encoder.config.to_dict(), target_stats(specs, train_data))
+    return TextHeadsModel(config, encoder=encoder), tokenizer

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from textheads.decisions import multilabel_decisions
 from textheads.specs import HeadSpec
 
 GRID = np.round(np.arange(0.05, 0.95, 0.01), 2)
@@ -20,7 +21,7 @@ def f1_per_label(y_true: np.ndarray, y_prob: np.ndarray, grid: np.ndarray) -> np
     positives = y_true.astype(bool)
     scores = np.zeros((len(grid), y_true.shape[1]))
     for i, threshold in enumerate(grid):
-        predicted = y_prob >= threshold
+        predicted = multilabel_decisions(y_prob, threshold)
         tp = (predicted & positives).sum(axis=0)
         fp = (predicted & ~positives).sum(axis=0)
         fn = (~predicted & positives).sum(axis=0)
@@ -67,14 +68,6 @@ def tune_per_label(
 def _nearest_half_of_best(column: np.ndarray, grid: np.ndarray) -> int:
     winners = np.flatnonzero(column >= column.max() - 1e-12)
     return int(winners[np.argmin(np.abs(grid[winners] - 0.5))])
-
-
-def apply_top1_fallback(decisions: np.ndarray, y_prob: np.ndarray) -> np.ndarray:
-    """Make each row predict at least its most probable label."""
-    decisions = decisions.copy()
-    empty = ~decisions.any(axis=1)
-    decisions[empty, np.argmax(y_prob[empty], axis=1)] = 1
-    return decisions
 
 
 def tuned_spec(spec: HeadSpec, y_true: np.ndarray, y_prob: np.ndarray, *, min_positives: int = 5) -> tuple[HeadSpec, list[str]]:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from textheads.cli._common import Quiet, quiet_library_logs
+from textheads.cli._common import DeviceOption, Precision, PrecisionOption, Quiet, quiet_library_logs
 
 
 def evaluate(
@@ -19,6 +19,8 @@ def evaluate(
     json_: Annotated[bool, typer.Option("--json", help="Write all metrics as JSON to stdout instead of the tables (same as --output -).")] = False,
     per_label: Annotated[bool, typer.Option("--per-label/--no-per-label", help="Print the per-label report.")] = True,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder pass.")] = 64,
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = Precision.auto,
     quiet: Quiet = False,
 ) -> int:
     """Score a model on labelled data, per head."""
@@ -32,7 +34,7 @@ def evaluate(
     to_stdout = json_ or str(output) == "-"
     if output is not None and not to_stdout:
         check_output_file(output, kind="metrics", inputs=[data_file], model_dir=model_dir)
-    clf = TextClassifier.load(model_dir)
+    clf = TextClassifier.load(model_dir, device=device, precision=precision.value)
     metrics = clf.evaluate(data_file, batch_size=batch_size, show_progress=not quiet)
     if to_stdout:
         typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False))

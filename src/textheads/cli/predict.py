@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from textheads.cli._common import Quiet, quiet_library_logs
+from textheads.cli._common import DeviceOption, Precision, PrecisionOption, Quiet, quiet_library_logs
 from textheads.errors import ConfigError
 
 
@@ -20,6 +20,8 @@ def predict(
     input_file: Annotated[Path | None, typer.Option("--input", "-i", help="CSV, TSV, JSONL or Parquet file of texts.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write one JSON record per text here.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder pass.")] = 64,
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = Precision.auto,
     quiet: Quiet = False,
 ) -> int:
     """Print a table per text and head, or stream a file's predictions to JSONL."""
@@ -32,7 +34,7 @@ def predict(
     quiet_library_logs()
     from textheads.classifier import TextClassifier
 
-    clf = TextClassifier.load(model_dir)
+    clf = TextClassifier.load(model_dir, device=device, precision=precision.value)
     if input_file is not None and output is not None:
         count, truncated = clf.predict_file_to_jsonl(input_file, output, batch_size=batch_size, show_progress=not quiet)
         typer.echo(f"Wrote {count} predictions to {output} ({truncated} texts truncated at max_length)")

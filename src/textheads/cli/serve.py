@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from textheads.cli._common import quiet_library_logs
+from textheads.cli._common import DeviceOption, Precision, PrecisionOption, quiet_library_logs
 
 
 def serve(
@@ -24,13 +24,15 @@ def serve(
     batch_wait_ms: Annotated[float, typer.Option(min=0, help="How long to wait for more texts when fewer than a pass are pending.")] = 2.0,
     workers: Annotated[int, typer.Option(min=1, help="Model processes running passes side by side, sharing the CPU threads.")] = 2,
     in_process: Annotated[bool, typer.Option("--in-process", help="Run the model in threads of the HTTP process instead of child processes.")] = False,
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = Precision.auto,
 ) -> int:
     """Serve predictions over HTTP (POST /predict, GET /health, GET /model, /docs)."""
     quiet_library_logs()
     from textheads.serving.app import Limits
     from textheads.serving.app import serve as run_server
 
-    run_server(model_dir, host=host, port=port, api_key=api_key, limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes, encoder_batch=batch_size, batch_wait_ms=batch_wait_ms, workers=workers, model_processes=not in_process, max_pending=max_pending, timeout_s=timeout))
+    run_server(model_dir, host=host, port=port, api_key=api_key, limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes, encoder_batch=batch_size, batch_wait_ms=batch_wait_ms, workers=workers, model_processes=not in_process, max_pending=max_pending, timeout_s=timeout, device=device, precision=precision.value))
     return 0
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from textheads.inference.predict import decisions_matrix
+from textheads.decisions import head_decisions
 from textheads.specs import HeadSpec
 
 
@@ -61,10 +61,10 @@ def compare_outputs(specs: Mapping[str, HeadSpec], reference: Mapping[str, np.nd
             result[name] = HeadAgreement(spec.kind, max_abs_error=float(difference.max()), mean_abs_error=float(difference.mean()))
             continue
         if spec.kind == "multilabel":
-            same = decisions_matrix(spec, ref) == decisions_matrix(spec, got)
+            same = head_decisions(spec, ref) == head_decisions(spec, got)
             result[name] = HeadAgreement(spec.kind, agreement=float(same.mean()), same_label_sets=float(same.all(axis=1).mean()), max_abs_diff=float(difference.max()))
             continue
-        same = ref.argmax(axis=1) == got.argmax(axis=1)
+        same = head_decisions(spec, ref) == head_decisions(spec, got)
         result[name] = HeadAgreement(spec.kind, agreement=float(same.mean()), max_abs_diff=float(difference.max()))
     return result
 

@@ -1,13 +1,16 @@
-"""Tokenise once, then batch texts of similar length so padding stays small."""
+"""Tokenise once, then batch texts of similar length so padding stays small; and the
+one loop that runs a model over such batches (`run_in_batches`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
+
+from textheads.progress import progress
 
 
 @dataclass
@@ -95,3 +98,28 @@ def iterate(tokens: Tokenized, batches: list[np.ndarray], pad_id: int) -> Iterat
     """Yield (indices, padded tensors) for each batch."""
     for indices in batches:
         yield indices, collate(tokens, indices, pad_id)
+
+
+def run_in_batches(
+    tokens: Tokenized,
+    pad_id: int,
+    run: Callable[[dict[str, torch.Tensor]], Mapping[str, np.ndarray]],
+    out: dict[str, np.ndarray],
+    *,
+    batch_size: int,
+    show_progress: bool = False,
+    description: str = "Predicting",
+) -> dict[str, np.ndarray]:
+    """Run `run` on length-sorted, per-batch-padded batches of `tokens` and write each of its
+    arrays' rows into `out` (one array per name, one row per text) in input order.
+
+    Every batched pass over texts (predictions, validation, the frozen path's pooled
+    vectors) goes through here; returns `out`.
+    """
+    batches = sorted_batches(tokens.lengths, batch_size)
+    with progress(len(batches), description, enabled=show_progress) as advance:
+        for indices, batch in iterate(tokens, batches, pad_id):
+            for name, values in run(batch).items():
+                out[name][indices] = values
+            advance()
+    return out

@@ -14,13 +14,14 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from textheads.decisions import decide
 from textheads.errors import ModelOutputError
-from textheads.inference.backends import Backend
-from textheads.inference.batching import Tokenized, iterate, sorted_batches, tokenize
+from textheads.inference.backends import Backend, evaluating, raw_outputs
+from textheads.inference.batching import Tokenized, run_in_batches, tokenize
 from textheads.model import TextHeadsModel
-from textheads.progress import progress
 from textheads.specs import HeadSpec
-from textheads.thresholds import apply_top1_fallback
+
+__all__ = ["Predictions", "decide", "empty_outputs", "pad_id", "predict_outputs", "require_finite", "run_heads", "to_records", "to_user_outputs"]
 
 
 @dataclass
@@ -47,22 +48,15 @@ def run_heads(
     show_progress: bool = False,
     description: str = "Predicting",
 ) -> dict[str, np.ndarray]:
-    """Raw head outputs (logits, standardised values) for pre-tokenised texts, in input order."""
-    n = len(tokens.input_ids)
-    outputs = empty_outputs(model.specs, n)
-    was_training = model.training
-    model.eval()
-    batches = sorted_batches(tokens.lengths, batch_size)
-    try:
-        with torch.inference_mode(), progress(len(batches), description, enabled=show_progress) as advance:
-            for indices, batch in iterate(tokens, batches, pad_id):
-                device = next(model.parameters()).device
-                for name, values in model(**{k: v.to(device) for k, v in batch.items()}).items():
-                    outputs[name][indices] = values.float().cpu().numpy()
-                advance()
-    finally:
-        model.train(was_training)
-    return outputs
+    """Raw head outputs (logits, standardised values) for pre-tokenised texts, in input order,
+    computed on the model's device."""
+
+    def run(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        return {name: values.cpu().numpy() for name, values in raw_outputs(model, batch).items()}
+
+    with evaluating(model), torch.inference_mode():
+        out = empty_outputs(model.specs, len(tokens.input_ids))
+        return run_in_batches(tokens, pad_id, run, out, batch_size=batch_size, show_progress=show_progress, description=description)
 
 
 def to_user_outputs(model: TextHeadsModel, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -82,14 +76,8 @@ def predict_outputs(
 ) -> Predictions:
     """Run every head on `texts` (length-sorted batches, padded per batch), in input order."""
     tokens = tokenize(tokenizer, texts, backend.max_length)
-    n = len(texts)
-    outputs = empty_outputs(backend.specs, n)
-    batches = sorted_batches(tokens.lengths, batch_size)
-    with progress(len(batches), "Predicting", enabled=show_progress) as advance:
-        for indices, batch in iterate(tokens, batches, pad_id(tokenizer)):
-            for name, values in backend.run(batch).items():
-                outputs[name][indices] = values
-            advance()
+    out = empty_outputs(backend.specs, len(texts))
+    outputs = run_in_batches(tokens, pad_id(tokenizer), backend.run, out, batch_size=batch_size, show_progress=show_progress)
     require_finite(outputs)
     return Predictions(outputs, tokens.truncated)
 
@@ -111,21 +99,6 @@ def require_finite(outputs: dict[str, np.ndarray]) -> None:
 def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
     """The tokenizer's padding id (0 when it defines none)."""
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-
-
-def decide(spec: HeadSpec, output: np.ndarray) -> Any:
-    """One text's decision for one head: labels over threshold, the argmax label, or the value."""
-    if spec.kind == "multilabel":
-        return [label for label, chosen in zip(spec.labels or [], decisions_matrix(spec, output[None])[0], strict=True) if chosen]
-    if spec.kind == "multiclass":
-        return (spec.labels or [])[int(np.argmax(output))]
-    return float(output)
-
-
-def decisions_matrix(spec: HeadSpec, output: np.ndarray) -> np.ndarray:
-    """Multilabel 0/1 decisions for many texts at the spec's thresholds (and top-1 fallback)."""
-    decisions = (output >= np.asarray(spec.thresholds(), dtype=output.dtype)).astype(np.int64)
-    return apply_top1_fallback(decisions, output) if spec.top1_fallback else decisions
 
 
 def to_records(specs: dict[str, HeadSpec], predictions: Predictions, texts: Sequence[str] | None = None) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from textheads.errors import ConfigError, MissingExtraError
 from textheads.inference.predict import to_records
 from textheads.serving.batcher import ContinuousBatcher, Overloaded, Unavailable
 from textheads.serving.body_limit import ASGIApp, BodyLimit, Receive, Scope, Send, send_json
+from textheads.serving.description import ModelDescription, describe_model
 from textheads.serving.model_process import ModelProcessLost, ProcessBackend
 from textheads.serving.schema import (
     ErrorBody,
@@ -85,6 +86,10 @@ class Limits:
     timeout_s: float = 60.0
     """How long a request may wait for its predictions (then 504), and a model worker
     may run one batch (then it counts as stuck; a model process is restarted)."""
+    device: str = "auto"
+    """Where the model workers run the model: `cpu`, `cuda`, `cuda:N` or `auto`."""
+    precision: str = "auto"
+    """`fp32`, `fp16`, `bf16` or `auto` (see `textheads.inference.device`)."""
 
     def __post_init__(self) -> None:
         if self.max_pending < self.max_texts:
@@ -101,19 +106,19 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
     `backends`: run these (objects with `specs`, `max_length` and `run`, as in
     `textheads.inference.backends`) as the model workers instead of starting them from
     `model_path`; their specs must be the model's.
-    """
-    from textheads.classifier import TextClassifier
 
+    This process reads only the model's config and tokenizer; the model itself loads
+    in the model processes (or, without them, when the app starts).
+    """
     limits = limits or Limits()
     api_key = resolve_api_key(api_key)
-    classifier = TextClassifier.load(model_path)
-    backend, tokenizer = classifier.backend_, classifier.tokenizer_
-    specs = classifier.heads_
+    model = describe_model(model_path, device=limits.device, precision=limits.precision)
+    tokenizer, specs = model.tokenizer, model.specs
     batcher: ContinuousBatcher | None = None
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         nonlocal batcher
-        workers = list(backends) if backends is not None else _model_backends(backend, model_path, limits)
+        workers = list(backends) if backends is not None else _model_backends(model, model_path, limits)
         batcher = ContinuousBatcher(workers, tokenizer, batch_size=limits.encoder_batch, wait_ms=limits.batch_wait_ms, max_pending=limits.max_pending, timeout_s=limits.timeout_s)
         batcher.start()
         try:
@@ -146,7 +151,7 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
         body = {"status": "ok" if ready else "unavailable", "workers": [asdict(status) for status in statuses], "pending_texts": running().pending}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    info = _model_info(classifier, limits, backend_name=type(backend).__name__)
+    info = _model_info(model, limits)
 
     @app.get("/model", response_model=ModelInfo, responses={401: _error("Missing or wrong API key.")}, dependencies=keyed)
     async def model_info() -> dict[str, Any]:
@@ -278,18 +283,19 @@ def _chosen_specs(specs: dict[str, Any], body: PredictRequest) -> dict[str, Any]
     return chosen
 
 
-def _model_info(classifier: Any, limits: Limits, *, backend_name: str) -> dict[str, Any]:
-    config = classifier.config
+def _model_info(model: ModelDescription, limits: Limits) -> dict[str, Any]:
     return {
         "textheads_version": __version__,
-        "encoder": public_encoder_name(config.model.encoder),
-        "max_length": config.model.max_length,
-        "backend": backend_name,
+        "encoder": public_encoder_name(model.config.encoder_name or "default"),
+        "max_length": model.max_length,
+        "backend": model.backend,
+        "device": model.device,
+        "precision": model.precision,
         "model_workers": {"count": limits.workers, "processes": limits.model_processes},
         "limits": {"max_texts": limits.max_texts, "max_chars": limits.max_chars, "max_body_bytes": limits.max_body_bytes, "max_pending": limits.max_pending, "timeout_s": limits.timeout_s},
         "heads": {
             name: {"kind": spec.kind, "labels": spec.labels, "thresholds": spec.thresholds_by_label() or None}
-            for name, spec in classifier.heads_.items()
+            for name, spec in model.specs.items()
         },
     }
 
@@ -302,18 +308,18 @@ def public_encoder_name(encoder: str) -> str:
     return encoder
 
 
-def _model_backends(backend: Any, model_path: str | Path, limits: Limits) -> list[Any]:
+def _model_backends(model: ModelDescription, model_path: str | Path, limits: Limits) -> list[Any]:
     """One backend per model worker, each with its share of the CPU threads."""
     import torch
 
-    from textheads.inference.backends import OnnxBackend
+    from textheads.inference.backends import OnnxBackend, open_backend
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     threads = max(1, cores // limits.workers)
     if limits.model_processes:
         with ThreadPoolExecutor(limits.workers) as pool:  # the processes load side by side
             futures = [
-                pool.submit(ProcessBackend, model_path, specs=backend.specs, max_length=backend.max_length, threads=threads, answer_timeout_s=limits.timeout_s)
+                pool.submit(ProcessBackend, model_path, specs=model.specs, max_length=model.max_length, threads=threads, answer_timeout_s=limits.timeout_s, device=limits.device, precision=limits.precision)
                 for _ in range(limits.workers)
             ]
         errors = [f.exception() for f in futures]
@@ -324,10 +330,11 @@ def _model_backends(backend: Any, model_path: str | Path, limits: Limits) -> lis
                 process.close()
             raise first_error
         return started
+    if model.backend == "OnnxBackend" and limits.workers > 1:
+        return [OnnxBackend(model_path, threads=threads, device=limits.device) for _ in range(limits.workers)]
+    backend = open_backend(model_path, device=limits.device, precision=limits.precision)
     if limits.workers == 1:
         return [backend]
-    if isinstance(backend, OnnxBackend):
-        return [OnnxBackend(model_path, threads=threads) for _ in range(limits.workers)]
     torch.set_num_threads(threads)  # process-wide: the threads share one model
     return [backend] * limits.workers
 

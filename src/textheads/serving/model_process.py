@@ -35,19 +35,16 @@ class ModelProcessLost(ModelProcessError):
     """The model process died or hung while running a batch; it is started again."""
 
 
-def _serve_batches(model_path: str, threads: int, conn: Connection) -> None:
+def _serve_batches(model_path: str, threads: int, device: str, precision: str, conn: Connection) -> None:
     """Child process: load the model, then answer batches until told to stop."""
     try:
         torch.set_num_threads(threads)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # one "Loading weights" bar per process and restart is noise in a server log
-        from textheads.export.manifest import (
-            is_onnx_dir,  # not textheads.export: no exporter in a model process
-        )
-        from textheads.inference.backends import Backend, OnnxBackend, load_backend
+        from textheads.inference.backends import open_backend
 
-        backend: Backend = OnnxBackend(model_path, threads=threads) if is_onnx_dir(model_path) else load_backend(model_path)[0]
+        backend = open_backend(model_path, device=device, precision=precision, threads=threads)
         conn.send(("ready", None))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -68,15 +65,27 @@ def _serve_batches(model_path: str, threads: int, conn: Connection) -> None:
 
 
 class ProcessBackend:
-    """Runs batches through the model at `model_path` in a child process with `threads` CPU threads.
+    """Runs batches through the model at `model_path` in a child process with `threads` CPU
+    threads, on `device` at `precision` (see `textheads.inference.device`).
 
     A process that dies, or that does not answer a batch within
     `answer_timeout_s` seconds (then it is killed), fails that batch with
     `ModelProcessLost` and is started again on the next batch (or by `revive`).
     """
 
-    def __init__(self, model_path: str | Path, *, specs: dict[str, HeadSpec], max_length: int, threads: int, answer_timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        specs: dict[str, HeadSpec],
+        max_length: int,
+        threads: int,
+        answer_timeout_s: float | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+    ) -> None:
         self.model_path, self.threads = str(model_path), threads
+        self.device, self.precision = device, precision
         self.answer_timeout_s = answer_timeout_s
         self.specs, self.max_length = specs, max_length
         self._context = multiprocessing.get_context("spawn")
@@ -87,7 +96,7 @@ class ProcessBackend:
 
     def _start(self) -> None:
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_serve_batches, args=(self.model_path, self.threads, child), name="textheads-model", daemon=True)
+        process = self._context.Process(target=_serve_batches, args=(self.model_path, self.threads, self.device, self.precision, child), name="textheads-model", daemon=True)
         process.start()
         child.close()
         if not parent.poll(_START_TIMEOUT_S):

@@ -192,6 +192,8 @@ class ModelInfo(BaseModel):
     encoder: str = Field(description="The encoder's hub id, `default`, or only the final name of a local folder.")
     max_length: int = Field(description="Tokens read per text; longer texts are cut.")
     backend: str
+    device: str = Field(description="Where the model runs: `cpu` or `cuda:N`.")
+    precision: str = Field(description="What the model computes in: `fp32`, `fp16` or `bf16`.")
     model_workers: dict[str, int | bool]
     limits: dict[str, float | int]
     heads: dict[str, HeadInfo]

@@ -18,12 +18,13 @@ from textheads.config import RunConfig
 from textheads.data.dataset import LabelledData
 from textheads.evaluation import evaluate_outputs, summary
 from textheads.heads import Head
-from textheads.inference.batching import iterate, sorted_batches, tokenize
+from textheads.inference.batching import run_in_batches, tokenize
 from textheads.inference.predict import pad_id
 from textheads.io import write_json_atomic
 from textheads.losses import combined_loss
 from textheads.metrics import is_better, metric_value
 from textheads.model import TextHeadsModel
+from textheads.model_config import max_length_of
 from textheads.progress import progress
 from textheads.saving import save_model_dir
 from textheads.training.embedding_cache import (
@@ -51,25 +52,26 @@ def embedding_cache_for(
     (default: `warnings.warn`)."""
     config = model.config
     key = encoder_key(
-        config.encoder, weights_digest(model.encoder), tokenizer_digest(tokenizer), config.pooling, config.pool_layers, config.max_text_length
+        config.encoder, weights_digest(model.encoder), tokenizer_digest(tokenizer), config.pooling, config.pool_layers, max_length_of(config)
     )
     return EmbeddingCache(cache_dir or default_cache_dir(), key, width=model.heads_input_size, warn=warn)
 
 
 def pooled_vectors_fn(model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 128, show_progress: bool = False) -> Callable[[list[str]], np.ndarray]:
-    """A function encoding texts into `model`'s pooled vectors, in length-sorted batches."""
-    config = model.config
+    """A function encoding texts into `model`'s pooled vectors, in length-sorted batches,
+    on the device the model is on."""
+    max_length = max_length_of(model.config)
+
+    def run(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        device = next(model.parameters()).device
+        return {"pooled": model.encode(**{k: v.to(device) for k, v in batch.items()}).float().cpu().numpy()}
 
     def compute(texts: list[str]) -> np.ndarray:
-        tokens = tokenize(tokenizer, texts, config.max_text_length)
-        out = np.zeros((len(texts), model.heads_input_size), dtype=np.float32)
-        batches = sorted_batches(tokens.lengths, batch_size)
+        tokens = tokenize(tokenizer, texts, max_length)
+        out = {"pooled": np.zeros((len(texts), model.heads_input_size), dtype=np.float32)}
         model.encoder.eval()
-        with torch.inference_mode(), progress(len(batches), "Encoding", enabled=show_progress) as advance:
-            for indices, batch in iterate(tokens, batches, pad_id(tokenizer)):
-                out[indices] = model.encode(**batch).float().numpy()
-                advance()
-        return out
+        with torch.inference_mode():
+            return run_in_batches(tokens, pad_id(tokenizer), run, out, batch_size=batch_size, show_progress=show_progress, description="Encoding")["pooled"]
 
     return compute
 

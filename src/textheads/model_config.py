@@ -1,0 +1,119 @@
+"""The saved model's config (`TextHeadsConfig`) and its mapping to and from the run config.
+
+A run config (`RunConfig`, what the user writes) becomes a `TextHeadsConfig`
+(what `config.json` holds) here, and a loaded model's config becomes a run
+config here: nowhere else maps one config onto the other. Importing this module
+loads no weights and no torch, so the service's HTTP process can read a
+model's description without the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from transformers import PreTrainedConfig
+
+from textheads import __version__
+from textheads.config import DataSection, ModelSection, RunConfig
+from textheads.data.dataset import LabelledData
+from textheads.errors import ModelLoadError
+from textheads.specs import HeadSpec
+
+
+class TextHeadsConfig(PreTrainedConfig):
+    """Everything needed to rebuild the model: encoder config, pooling and head specs.
+
+    Code reads the text window as `max_length_of(config)`; `config.json` stores it as
+    `max_text_length` because transformers refuses a model config with `max_length`
+    (a generation setting), and so every saved model has it under that key.
+    """
+
+    model_type = "textheads"
+
+    def __init__(
+        self,
+        encoder: dict[str, Any] | None = None,
+        encoder_name: str = "",
+        pooling: str = "mean",
+        pool_layers: int = 1,
+        max_text_length: int = 128,
+        head_specs: list[dict[str, Any]] | None = None,
+        target_stats: dict[str, list[float]] | None = None,
+        text_columns: list[str] | None = None,
+        textheads_version: str = "",
+        **kwargs: Any,
+    ) -> None:
+        self.encoder = encoder or {}
+        self.encoder_name = encoder_name
+        self.pooling = pooling
+        self.pool_layers = pool_layers
+        self.max_text_length = max_text_length
+        self.head_specs = head_specs or []
+        self.target_stats = target_stats or {}
+        self.text_columns = text_columns or ["text"]
+        self.textheads_version = textheads_version
+        super().__init__(**kwargs)
+
+    @property
+    def specs(self) -> dict[str, HeadSpec]:
+        """Head specs by name, in output order."""
+        return {d["name"]: HeadSpec.model_validate(d) for d in self.head_specs}
+
+
+def max_length_of(config: TextHeadsConfig) -> int:
+    """The model's `max_length` (the run config's `model.max_length`), in tokens."""
+    return int(config.max_text_length)
+
+
+def read_model_config(folder: str | Path) -> TextHeadsConfig:
+    """The `config.json` of a model directory or ONNX export, without loading any weights."""
+    try:
+        config = TextHeadsConfig.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read the config.json in {folder}: {exc}") from None
+    if not config.head_specs:
+        raise ModelLoadError(f"{folder}/config.json is not a textheads model config (no head specs)")
+    return config
+
+
+def target_stats(specs: list[HeadSpec], data: LabelledData) -> dict[str, list[float]]:
+    """(mean, std) of each regression head's training targets: heads predict standardised values."""
+    stats = {}
+    for spec in specs:
+        if spec.kind == "regression":
+            target = data.targets[spec.name]
+            values = target.values[target.mask].astype(np.float64)
+            std = float(values.std()) if len(values) > 1 else 0.0
+            stats[spec.name] = [float(values.mean()), std if std > 0 else 1.0]
+    return stats
+
+
+def model_config_for(run_config: RunConfig, specs: list[HeadSpec], encoder_config: dict[str, Any], stats: dict[str, list[float]]) -> TextHeadsConfig:
+    """The saved config of a model trained with `run_config` (its heads as `specs`)."""
+    model = run_config.model
+    return TextHeadsConfig(
+        encoder=encoder_config,
+        encoder_name=model.encoder,
+        pooling=model.pooling,
+        pool_layers=model.pool_layers,
+        max_text_length=model.max_length,
+        head_specs=[spec.model_dump(mode="json") for spec in specs],
+        target_stats=stats,
+        text_columns=run_config.data.text_columns,
+        textheads_version=__version__,
+    )
+
+
+def run_config_for(config: TextHeadsConfig, *, max_length: int, output_dir: str | Path | None = None) -> RunConfig:
+    """The run config a loaded model answers to: its encoder, pooling, text columns and heads.
+
+    `max_length` is the window the model really reads (see `encoder.usable_max_length`).
+    """
+    return RunConfig(
+        model=ModelSection(encoder=config.encoder_name or "default", pooling=config.pooling, pool_layers=config.pool_layers, max_length=max_length),
+        data=DataSection(text=config.text_columns or "text"),
+        heads=config.specs,
+        output_dir=str(output_dir) if output_dir is not None else None,
+    )
