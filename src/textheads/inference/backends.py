@@ -87,6 +87,7 @@ class OnnxBackend:
         except ImportError:
             raise MissingExtraError("onnxruntime", "onnx") from None
         self.config = config
+        self.graph = Path(graph)
         self.specs = {d["name"]: HeadSpec.model_validate(d) for d in config.head_specs}
         self.max_length = usable_max_length(config.max_text_length, config.encoder, f"the ONNX model {graph}")
         options = ort.SessionOptions()
