@@ -37,7 +37,7 @@ class _RateColumn(ProgressColumn):
         elapsed = task.elapsed
         if not unit or not elapsed:
             return Text("")
-        rate = (task.completed - task.fields["start"]) / elapsed
+        rate = (task.completed - task.fields["resumed_at"]) / elapsed
         return Text(f"{rate:,.0f} {unit}/s", style="progress.data.speed")
 
 
@@ -72,7 +72,7 @@ def progress(
     if not nested:
         display.start()
         _active.append(display)
-    task = display.add_task(description, total=total, completed=completed, info="", unit=unit, start=completed)
+    task = display.add_task(description, total=total, completed=completed, info="", unit=unit, resumed_at=completed)
 
     def advance(n: int = 1, info: str | None = None) -> None:
         if info is None:
