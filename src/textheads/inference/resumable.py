@@ -141,7 +141,7 @@ def _difference(key: str, was: Any, now: Any) -> str:
         where = was.get("path") if isinstance(was, dict) else was
         return f"it was written for the input {where}, " + ("which has changed since" if where == now["path"] else f"not {now['path']}")
     if key == "model":
-        return "it was written by another model (or the model has changed since)"
+        return "it was written by another model (or the model, or the device it runs on, has changed since)"
     if key == "batch_size":
         return f"it was written with --batch-size {was}, not {now}"
     return f"it was written with {key} {was}, not {now}"
