@@ -240,14 +240,15 @@ def test_resume_refuses_a_partial_of_another_input_model_or_batching(model_dir: 
     assert count == len(source.read_text().splitlines()) and not partial_paths(output)[0].exists()
 
 
-def test_a_partial_file_textheads_did_not_write_is_left_alone(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_partial_or_marker_name_textheads_did_not_write_is_left_alone(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], which: int) -> None:
     source = _write(tmp_path / "texts.jsonl", _texts(3))
     output = tmp_path / "out.jsonl"
-    partial, _ = partial_paths(output)
-    partial.write_text("my notes\n")
+    taken = partial_paths(output)[which]
+    taken.write_text("my notes\n")
     assert main(["predict", str(model_dir), "--input", str(source), "--output", str(output), "-q"]) == 2
-    assert "was not written by textheads" in " ".join(capsys.readouterr().err.split())
-    assert partial.read_text() == "my notes\n" and not output.exists()
+    assert f"{taken} exists and was not written by textheads" in " ".join(capsys.readouterr().err.split())
+    assert taken.read_text() == "my notes\n" and not output.exists()
 
 
 def test_resume_with_nothing_to_resume_predicts_from_the_start(model_dir: Path, tmp_path: Path) -> None:

@@ -97,8 +97,10 @@ def resumable_output(output: Path, settings: dict[str, Any], *, resume: bool) ->
 
 
 def _refuse_foreign(partial: Path, marker: Path) -> None:
-    if partial.exists() and not _read_marker(marker):
-        raise ConfigError(f"{partial} exists and was not written by textheads, so it is left as it is; move it away first")
+    """Raise when the partial's (or the marker's) name is taken by a file textheads did not write."""
+    taken = [path for path in (partial, marker) if path.exists()]
+    if taken and _read_marker(marker) is None:
+        raise ConfigError(f"{taken[0]} exists and was not written by textheads, so it is left as it is; move it away first")
 
 
 def _read_marker(marker: Path) -> dict[str, Any] | None:
