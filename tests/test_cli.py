@@ -173,10 +173,11 @@ def test_progress_bars_go_to_stderr_and_quiet_silences_them(trained: Path, data_
     shown = _textheads("predict", str(trained), "--input", str(source), "--output", str(tmp_path / "a.jsonl"))
     assert shown.returncode == 0, shown.stderr
     assert "Predicting" in shown.stderr and "Predicting" not in shown.stdout
+    assert "rows/s" in shown.stderr  # the file's bar shows its rate
     evaluated = _textheads("evaluate", str(trained), str(data_files["test"]))
     assert "Predicting" in evaluated.stderr and "topics.macro_f1" in evaluated.stdout
     quiet = _textheads("predict", str(trained), "--input", str(source), "--output", str(tmp_path / "b.jsonl"), "-q")
-    assert quiet.returncode == 0 and "Predicting" not in quiet.stderr
+    assert quiet.returncode == 0 and "Predicting" not in quiet.stderr and "rows/s" not in quiet.stderr
 
 
 def test_evaluate_json_goes_to_stdout(trained: Path, data_files: dict, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,6 +27,7 @@ from textheads.evaluation import evaluate_outputs
 from textheads.export.samples import choose_sample, read_sample_texts, write_sample_texts
 from textheads.inference.backends import Backend, TorchBackend, load_backend
 from textheads.inference.predict import Predictions, predict_outputs, to_records
+from textheads.inference.resumable import input_identity, model_identity, resumable_output
 from textheads.io import write_text_atomic
 from textheads.losses import resolve_auto_weights
 from textheads.model import TextHeadsModel, build_model
@@ -282,45 +283,73 @@ class TextClassifier:
         return to_records(self.heads_, predictions, texts)
 
     def iter_file_records(
-        self, source: str | Path, *, batch_size: int = 64, chunk_size: int = 4096, show_progress: bool = False
+        self, source: str | Path, *, batch_size: int = 64, chunk_size: int = 4096, show_progress: bool = False, start: int = 0
     ) -> Iterator[dict[str, Any]]:
         """`predict_records` for every text of a file of any size, read and predicted chunk
-        by chunk, in file order. The whole file is checked before the first record."""
-        backend, tokenizer = self._fitted()
+        by chunk (one chunk held at a time), in file order. The whole file is checked before
+        the first record.
+
+        `start` skips the file's first rows (a resumed run); the chunk it falls in is still
+        predicted whole, so every record is the one an uninterrupted run gives.
+        """
         data = self.config.data
         total = check_text_file(source, data.text_columns, data.text_separator)  # every row, before any prediction
-        with progress(total, "Predicting file", enabled=show_progress) as advance:
-            for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size, checked=True):
+        return self._checked_file_records(source, total, batch_size=batch_size, chunk_size=chunk_size, show_progress=show_progress, start=start)
+
+    def _checked_file_records(
+        self, source: str | Path, total: int, *, batch_size: int, chunk_size: int, show_progress: bool, start: int
+    ) -> Iterator[dict[str, Any]]:
+        """`iter_file_records` for a file of `total` rows, checked already."""
+        backend, tokenizer = self._fitted()
+        data = self.config.data
+        if start > total:
+            raise DataError(f"cannot start after row {start}: the file has {total} rows", path=str(source))
+        row = start - start % chunk_size
+        with progress(total, "Predicting file", enabled=show_progress, unit="rows", completed=start) as advance:
+            for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size, checked=True, start=row):
+                skip, row = max(start - row, 0), row + len(texts)
                 predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
-                yield from to_records(backend.specs, predictions, texts)
-                advance(len(texts))
+                yield from to_records(backend.specs, predictions, texts)[skip:]
+                advance(len(texts) - skip)
 
     def predict_file_to_jsonl(
-        self, source: str | Path, output: str | Path, *, batch_size: int = 64, chunk_size: int = 4096, show_progress: bool = False
+        self,
+        source: str | Path,
+        output: str | Path,
+        *,
+        batch_size: int = 64,
+        chunk_size: int = 4096,
+        show_progress: bool = False,
+        resume: bool = False,
     ) -> tuple[int, int]:
-        """Predict every text of a file of any size into a JSONL file, chunk by chunk.
+        """Predict every text of a file of any size into a JSONL file, chunk by chunk, in
+        constant memory.
 
         The output appears (atomically) only once complete; it may not be the input file.
-        Returns (texts, truncated).
+        Until then it grows in `.OUTPUT.partial`, which an interrupted run leaves behind:
+        `resume` continues it after its last complete row, when it belongs to the same
+        input, model and batching (see `textheads.inference.resumable`).
+        Returns (texts, truncated) of the whole output.
         """
-        import os
-
-        output = Path(output)
-        check_output_file(output, kind="predictions", inputs=[Path(source)])
+        output, source = Path(output), Path(source)
+        check_output_file(output, kind="predictions", inputs=[source])
         output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_name(f".{output.name}.tmp")
-        count = truncated = 0
-        try:
-            with tmp.open("w", encoding="utf-8") as handle:
-                for record in self.iter_file_records(source, batch_size=batch_size, chunk_size=chunk_size, show_progress=show_progress):
-                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    count += 1
-                    truncated += record["truncated"]
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, output)
-        finally:
-            tmp.unlink(missing_ok=True)
+        data = self.config.data
+        total = check_text_file(source, data.text_columns, data.text_separator)  # a bad row fails before a partial is made
+        settings = {
+            "version": __version__,
+            "input": input_identity(source),
+            "model": model_identity(self._fitted()[0]),
+            "batch_size": batch_size,
+            "chunk_size": chunk_size,
+        }
+        with resumable_output(output, settings, resume=resume) as (handle, kept):
+            count, truncated = kept.rows, kept.truncated
+            records = self._checked_file_records(source, total, batch_size=batch_size, chunk_size=chunk_size, show_progress=show_progress, start=kept.rows)
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+                truncated += record["truncated"]
         return count, truncated
 
     def predict_file(self, source: Source, *, batch_size: int = 64, show_progress: bool = True) -> list[dict[str, Any]]:

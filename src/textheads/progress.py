@@ -15,12 +15,30 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 _active: list[Progress] = []
+
+
+class _RateColumn(ProgressColumn):
+    """Items per second since the task started (e.g. `1,234 rows/s`), for tasks given a `unit`.
+
+    An average since the start, not rich's recent-samples speed: that one needs two
+    advances, and a file of one chunk advances once."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit")
+        elapsed = task.elapsed
+        if not unit or not elapsed:
+            return Text("")
+        rate = (task.completed - task.fields["resumed_at"]) / elapsed
+        return Text(f"{rate:,.0f} {unit}/s", style="progress.data.speed")
 
 
 def _new_display() -> Progress:
@@ -31,6 +49,7 @@ def _new_display() -> Progress:
         TimeElapsedColumn(),
         TextColumn("<"),
         TimeRemainingColumn(),
+        _RateColumn(),
         TextColumn("{task.fields[info]}"),
     )
     # stderr: stdout stays clean for what a command outputs (tables, JSON records).
@@ -38,8 +57,13 @@ def _new_display() -> Progress:
 
 
 @contextmanager
-def progress(total: int, description: str, *, enabled: bool = True) -> Iterator[Callable[..., None]]:
-    """Context manager yielding `advance(n=1, info=None)`; a no-op when disabled."""
+def progress(
+    total: int, description: str, *, enabled: bool = True, unit: str | None = None, completed: int = 0
+) -> Iterator[Callable[..., None]]:
+    """Context manager yielding `advance(n=1, info=None)`; a no-op when disabled.
+
+    With a `unit` the bar also shows the rate (`rows/s`); `completed` starts it part-way
+    (a resumed run), without counting those toward the rate."""
     if not enabled:
         yield lambda *args, **kwargs: None
         return
@@ -48,7 +72,7 @@ def progress(total: int, description: str, *, enabled: bool = True) -> Iterator[
     if not nested:
         display.start()
         _active.append(display)
-    task = display.add_task(description, total=total, info="")
+    task = display.add_task(description, total=total, completed=completed, info="", unit=unit, resumed_at=completed)
 
     def advance(n: int = 1, info: str | None = None) -> None:
         if info is None:

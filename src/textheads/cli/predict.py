@@ -22,11 +22,14 @@ def predict(
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder pass.")] = 64,
     device: DeviceOption = "auto",
     precision: PrecisionOption = Precision.auto,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted --input/--output run after its last complete row.")] = False,
     quiet: Quiet = False,
 ) -> int:
     """Print a table per text and head, or stream a file's predictions to JSONL."""
     if not texts and input_file is None:
         raise ConfigError("give texts to classify, or --input FILE")
+    if resume and (input_file is None or output is None):
+        raise ConfigError("--resume continues a run that writes a file's predictions: give --input FILE and --output FILE.jsonl")
     if output is not None:
         from textheads.ownership import check_output_file
 
@@ -36,7 +39,7 @@ def predict(
 
     clf = TextClassifier.load(model_dir, device=device, precision=precision.value)
     if input_file is not None and output is not None:
-        count, truncated = clf.predict_file_to_jsonl(input_file, output, batch_size=batch_size, show_progress=not quiet)
+        count, truncated = _predict_file(clf, input_file, output, batch_size=batch_size, resume=resume, quiet=quiet)
         typer.echo(f"Wrote {count} predictions to {output} ({truncated} texts truncated at max_length)")
         return 0
     if input_file is not None:  # one JSON record per line on stdout, streamed
@@ -51,6 +54,19 @@ def predict(
     else:
         print_tables(clf.heads_, records)
     return 0
+
+
+def _predict_file(clf: Any, input_file: Path, output: Path, *, batch_size: int, resume: bool, quiet: bool) -> tuple[int, int]:
+    """`predict_file_to_jsonl`, saying how to continue when interrupted."""
+    from textheads.inference.resumable import partial_paths
+
+    try:
+        return clf.predict_file_to_jsonl(input_file, output, batch_size=batch_size, show_progress=not quiet, resume=resume)
+    except KeyboardInterrupt:
+        partial = partial_paths(output)[0]
+        if partial.exists():
+            typer.echo(f"Interrupted: the predictions so far are kept in {partial}; add --resume to the same command to continue", err=True)
+        raise
 
 
 def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:

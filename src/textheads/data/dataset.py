@@ -162,7 +162,7 @@ def check_text_file(path: str | Path, text_columns: Sequence[str], separator: st
         check_columns(path, text_columns, [], header)
     problems = _Problems(path)
     rows = 0
-    for line, record in read_records(path):
+    for line, record in read_records(path, columns=text_columns):  # one row at a time, none kept
         rows += 1
         text = _join_text(record, text_columns, separator)
         if isinstance(text, tuple):
@@ -174,17 +174,27 @@ def check_text_file(path: str | Path, text_columns: Sequence[str], separator: st
 
 
 def iter_text_chunks(
-    path: str | Path, text_columns: Sequence[str], separator: str = "\n", chunk_size: int = 4096, *, checked: bool = False
+    path: str | Path,
+    text_columns: Sequence[str],
+    separator: str = "\n",
+    chunk_size: int = 4096,
+    *,
+    checked: bool = False,
+    start: int = 0,
 ) -> Iterator[list[str]]:
-    """Texts of a file in chunks, for files too large to hold in memory.
+    """Texts of a file in chunks, for files too large to hold in memory; one chunk is
+    held at a time.
 
     The whole file is checked first (`check_text_file`; skipped when `checked` says the
     caller did), so a bad row at the end fails before any prediction is written.
+    Rows before `start` are read past, not kept.
     """
     if not checked:
         check_text_file(path, text_columns, separator)
     chunk: list[str] = []
-    for _, record in read_records(path):
+    for row, (_, record) in enumerate(read_records(path, columns=text_columns)):
+        if row < start:
+            continue
         chunk.append(_join_text(record, text_columns, separator))  # type: ignore[arg-type]
         if len(chunk) >= chunk_size:
             yield chunk

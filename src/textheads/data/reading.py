@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,15 +33,19 @@ def file_format(path: Path) -> str:
     return {".json": "jsonl"}.get(suffix, suffix[1:])
 
 
-def read_records(path: str | Path) -> Iterator[tuple[int, Record]]:
-    """Yield `(line_number, record)` for each data row of a file."""
+def read_records(path: str | Path, columns: Sequence[str] | None = None) -> Iterator[tuple[int, Record]]:
+    """Yield `(line_number, record)` for each data row of a file, one row at a time.
+
+    `columns`, when given, are the only ones a Parquet file's records hold (its other
+    columns are not read); other formats hold every column, as their rows are parsed whole.
+    """
     path = Path(path)
     fmt = file_format(path)
     if not path.is_file():
         raise DataError("file not found", path=str(path))
     with _reading(path):
         if fmt == "parquet":
-            yield from _read_parquet(path)
+            yield from _read_parquet(path, columns)
         elif fmt == "jsonl":
             yield from _read_jsonl(path)
         else:
@@ -166,10 +170,14 @@ def _parquet_file(path: Path) -> Any:
         raise DataError(f"not a readable Parquet file ({exc})", path=str(path)) from None
 
 
-def _read_parquet(path: Path) -> Iterator[tuple[int, Record]]:
+def _read_parquet(path: Path, columns: Sequence[str] | None) -> Iterator[tuple[int, Record]]:
+    # Batch by batch: memory holds one row group's column chunks (the writer chose their
+    # size), never the whole file.
     parquet = _parquet_file(path)
+    if columns is not None:
+        columns = [name for name in dict.fromkeys(columns) if name in parquet.schema_arrow.names]
     row_number = 0
-    for batch in parquet.iter_batches(batch_size=4096):
+    for batch in parquet.iter_batches(batch_size=4096, columns=columns):
         for record in batch.to_pylist():
             row_number += 1
             yield row_number, record

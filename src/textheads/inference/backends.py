@@ -128,6 +128,7 @@ class OnnxBackend:
         except ImportError:
             raise MissingExtraError("onnxruntime", "onnx") from None
         self.config = config
+        self.graph = Path(graph)
         self.specs = config.specs
         self.max_length = usable_max_length(max_length_of(config), config.encoder, f"the ONNX model {graph}")
         options = ort.SessionOptions()
