@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from textheads import __version__
 from textheads.config import RunConfig, TrainSection, build_config, dump_config
 from textheads.data.dataset import (
     LabelledData,
