@@ -45,7 +45,11 @@ def start_accelerator(device_name: str) -> Any:
     if shared and state.num_processes == 1 and shared.get("device") != state.device:
         # One process that trained on another device before (tests, notebooks): start afresh.
         AcceleratorState._reset_state()
-    return Accelerator(cpu=wants_cpu(device_name), mixed_precision="no")
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    # The encoder's own pooler (BERT's) is trainable but unused by textheads' pooling.
+    unused = DistributedDataParallelKwargs(find_unused_parameters=True)
+    return Accelerator(cpu=wants_cpu(device_name), mixed_precision="no", kwargs_handlers=[unused])
 
 
 def is_main_process() -> bool:
