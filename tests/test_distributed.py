@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import three_head_config
 from safetensors.torch import load_file
 
+from conftest import three_head_config
 from textheads import TextClassifier
 from textheads.config import build_config
 from textheads.training.checkpoint import complete_checkpoints, latest_checkpoint
@@ -58,7 +58,7 @@ def _launch(launcher: list[str], args: list[str]) -> subprocess.CompletedProcess
     """`launcher -m textheads ARGS` as a user types it, two processes, one thread each."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     command = [sys.executable, "-m", *launcher, "-m", "textheads", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
 
 
 def _free_port() -> str:
