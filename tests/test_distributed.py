@@ -149,3 +149,10 @@ def test_fp16_trains_on_the_cpu_with_loss_scaling(no_dropout_encoder: Path, data
     extra = json.loads((latest_checkpoint(tmp_path / "m") / "optimizer.json").read_text())
     assert extra["grad_scaler"]["scale"] > 0
     assert all(np.isfinite(v).all() for v in clf.predict_proba(["python code", "pasta dinner"]).values())
+
+
+def test_the_frozen_path_names_the_settings_it_ignores(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", freeze="encoder", eval_every_steps=2, keep_checkpoints=3, epochs=2)
+    lines: list[str] = []
+    TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=lines.append)
+    assert "Frozen encoder: ignoring train.eval_every_steps, train.keep_checkpoints (the fast path keeps no checkpoints and trains on the CPU)" in lines
