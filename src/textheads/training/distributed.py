@@ -42,8 +42,9 @@ def start_accelerator(device_name: str) -> Any:
 
     state = process_state(device_name)
     shared = AcceleratorState._shared_state
-    if shared and state.num_processes == 1 and shared.get("device") != state.device:
-        # One process that trained on another device before (tests, notebooks): start afresh.
+    if shared and state.num_processes == 1 and (shared.get("device") != state.device or shared.get("_mixed_precision") != "no"):
+        # One process that trained before on another device or with accelerate's mixed precision
+        # (a notebook, the transformers Trainer): accelerate refuses to change its state, so start afresh.
         AcceleratorState._reset_state()
     from accelerate.utils import DistributedDataParallelKwargs
 
