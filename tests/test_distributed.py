@@ -156,3 +156,13 @@ def test_the_frozen_path_names_the_settings_it_ignores(tiny_encoder_dir: Path, d
     lines: list[str] = []
     TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=lines.append)
     assert "Frozen encoder: ignoring train.eval_every_steps, train.keep_checkpoints (the fast path keeps no checkpoints and trains on the CPU)" in lines
+
+
+def test_training_after_accelerate_was_set_to_mixed_precision_in_the_process(no_dropout_encoder: Path, data_files: dict, tmp_path: Path) -> None:
+    """As after a transformers Trainer with bf16=True in the same notebook or benchmark."""
+    from accelerate import Accelerator
+
+    Accelerator(cpu=True, mixed_precision="bf16")
+    raw = _config(no_dropout_encoder, data_files, tmp_path / "m", max_steps=2, epochs=None)
+    TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=lambda _: None)
+    assert latest_checkpoint(tmp_path / "m") is not None
