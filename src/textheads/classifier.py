@@ -38,11 +38,10 @@ from textheads.progress import progress
 from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
 from textheads.thresholds import tuned_spec
-from textheads.training import Trainer, TrainResult
+from textheads.training import TrainResult, distributed
 from textheads.training.checkpoint import seed_everything
-from textheads.training.frozen import FrozenHeadsTrainer
-from textheads.training.loop import read_validation_metrics
-from textheads.training.run_folder import data_digest, open_run_folder
+from textheads.training.run import run_folder, train_model
+from textheads.training.run_folder import data_digest
 from textheads.training.run_log import RunLog, check_tracker_folders, check_trackers, thresholds_record
 
 
@@ -125,6 +124,9 @@ class TextClassifier:
         """
         config = self.config
         check_trackers(config.train.report_to)  # before any time is spent
+        distributed.process_state(config.train.device)  # under a launcher: which process this is
+        if not distributed.is_main_process():
+            echo, show_progress = _silent, False  # the main process speaks for the run
         train = train if train is not None else config.data.train
         validation = validation if validation is not None else config.data.validation
         if train is None:
@@ -142,13 +144,15 @@ class TextClassifier:
         seed_everything(config.train.seed)  # before the heads are initialised
         model, tokenizer = build_model(run_config, specs, train_data)  # config errors before any file is written
         temporary = config.output_dir is None
+        if temporary and distributed.num_processes() > 1:
+            raise ConfigError("training in several processes needs an output_dir that they share (--output-dir)")
         output_dir = Path(tempfile.mkdtemp(prefix="textheads-")) if temporary else Path(config.output_dir)
         run_config = run_config.model_copy(update={"output_dir": str(output_dir)})
         check_tracker_folders(config.train.report_to, output_dir)  # before --overwrite removes anything
         # Kept to check int8 exports against the fp32 model (textheads.export.quantize).
         self.sample_texts_ = choose_sample((validation_data if validation_data is not None else train_data).texts, config.train.seed)
         try:
-            with open_run_folder(output_dir, run_config, digests, resume=resume, overwrite=overwrite, echo=echo):
+            with run_folder(output_dir, run_config, digests, resume=resume, overwrite=overwrite, echo=echo):
                 self._train(model, tokenizer, run_config, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo)
         finally:
             if temporary:
@@ -167,46 +171,28 @@ class TextClassifier:
         show_progress: bool,
         echo: Any,
     ) -> None:
-        """Train into the prepared `run_config.output_dir`, load the best model, tune thresholds."""
+        """Train into the prepared `run_config.output_dir`, load the best model, tune thresholds
+        (the main process; the others load the model it wrote)."""
         output_dir = Path(run_config.output_dir or ".")
-        write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
-        write_sample_texts(output_dir, self.sample_texts_)
-        validation_outputs = None
+        main = distributed.is_main_process()
+        if main:
+            write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
+            write_sample_texts(output_dir, self.sample_texts_)
         with RunLog(output_dir, run_config.train.report_to, run_config) as run_log:
-            if run_config.train.freeze == "encoder" and not model.reads_tokens:
-                self.train_result_, validation_outputs = self._train_frozen(model, tokenizer, run_config, train_data, validation_data, show_progress, echo, run_log)
-            else:
-                trainer = Trainer(model, tokenizer, run_config, train_data, validation_data, show_progress=show_progress, echo=echo, run_log=run_log)
-                self.train_result_ = trainer.train(resume=resume)
+            outcome = train_model(model, tokenizer, run_config, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo, run_log=run_log)
+            self.train_result_ = outcome.result
+            if main:
+                self.model_, self.tokenizer_ = load_model_dir(output_dir)
+                self.backend_ = TorchBackend(self.model_)
+                if validation_data is not None and self._tune_thresholds(validation_data, echo, outcome.validation_outputs, show_progress=show_progress):
+                    save_model_dir(self.model_, self.tokenizer_, output_dir)
+                record = thresholds_record(self.backend_.specs, self.train_result_.global_step)
+                if record is not None:
+                    run_log.write(record)
+        distributed.wait_for_everyone()  # the model folder is final
+        if not main:
             self.model_, self.tokenizer_ = load_model_dir(output_dir)
             self.backend_ = TorchBackend(self.model_)
-            if validation_data is not None and self._tune_thresholds(validation_data, echo, validation_outputs, show_progress=show_progress):
-                save_model_dir(self.model_, self.tokenizer_, output_dir)
-            record = thresholds_record(self.backend_.specs, self.train_result_.global_step)
-            if record is not None:
-                run_log.write(record)
-
-    @staticmethod
-    def _train_frozen(
-        model: TextHeadsModel,
-        tokenizer: Any,
-        config: RunConfig,
-        train_data: LabelledData,
-        validation_data: LabelledData | None,
-        show_progress: bool,
-        echo: Any,
-        run_log: RunLog,
-    ) -> tuple[TrainResult, dict[str, np.ndarray] | None]:
-        """The fast path: heads only, on cached pooled vectors (a rerun is a resume).
-        Also returns the best heads' validation outputs, so tuning thresholds needs no
-        second encoding of the validation texts."""
-        model.freeze("encoder")
-        trainer = FrozenHeadsTrainer(model, tokenizer, config, train_data, validation_data, show_progress=show_progress, echo=echo, run_log=run_log)
-        outcome = trainer.train()
-        output_dir = Path(config.output_dir or ".")
-        metrics = read_validation_metrics(output_dir)
-        result = TrainResult(output_dir, outcome["global_step"], outcome["best_metric"], outcome["best_step"], outcome["stopped_early"], None, metrics)
-        return result, trainer.validation_outputs
 
     def _split(self, data: LabelledData, specs: list[HeadSpec], echo: Any) -> tuple[LabelledData, LabelledData]:
         fraction = self.config.data.validation_split
@@ -423,3 +409,6 @@ class TextClassifier:
             raise NotFittedError("This TextClassifier is not fitted yet; call fit() or TextClassifier.load() first.")
         return self.backend_, self.tokenizer_
 
+
+def _silent(_: str) -> None:
+    """The echo of processes other than the main one."""

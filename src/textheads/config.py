@@ -67,6 +67,11 @@ class TrainSection(StrictModel):
     max_steps: int | None = Field(default=None, gt=0)
     """Stop after this many optimiser steps (overrides `epochs` for the schedule)."""
     batch_size: int = Field(default=32, ge=1)
+    """Texts per optimiser step, whatever the number of processes and accumulation steps (each
+    process computes batch_size / (processes x gradient_accumulation_steps) at a time)."""
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    """Split each batch into this many micro-batches run one after the other, gradients
+    accumulated: the same update as the whole batch, in a fraction of the memory."""
     learning_rate: float = Field(default=8e-5, gt=0)
     """Learning rate of the encoder."""
     head_learning_rate: float = Field(default=2e-3, gt=0)
@@ -98,9 +103,10 @@ class TrainSection(StrictModel):
     num_threads: int | None = Field(default=None, ge=1)
     device: str = "auto"
     """`auto` (a CUDA GPU when there is one, else the CPU), `cpu`, `cuda` or `cuda:N`."""
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """`bf16`: bfloat16 autocast for the forward pass (weights and optimiser stay in
-    fp32); `auto`: bf16 where the hardware computes it natively (GPUs that support it,
+    fp32); `fp16`: float16 autocast with dynamic loss scaling (GPUs without bf16, such as
+    T4 or V100); `auto`: bf16 where the hardware computes it natively (GPUs that support it,
     CPUs with AVX512-BF16 or AMX), else fp32."""
     cache_dir: str | None = None
     """Embedding cache of the frozen-encoder fast path (default ~/.cache/textheads)."""

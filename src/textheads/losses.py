@@ -105,12 +105,30 @@ def combined_loss(
     present = [name for name in parts if bool(masks[name].any())] if balance and len(parts) > 1 else []
     if not present:
         return sum(specs[name].weight * part for name, part in parts.items()), parts
-    mean = torch.stack([parts[name].detach() for name in present]).mean()
+    factors = balance_factors({name: parts[name].detach() for name in present})
+    total = sum(specs[name].weight * (parts[name] * factors[name] if name in factors else parts[name]) for name in parts)
+    return total, parts
+
+
+def balance_factors(losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`mean_k L_k / L_h` for each head present in the batch (see `combined_loss`)."""
+    mean = torch.stack(list(losses.values())).mean()
     # A head is scaled up at most MAX_BALANCE times: a nearly solved head (loss near 0)
     # must not take over the gradient.
-    sizes = {name: torch.maximum(parts[name].detach(), mean / MAX_BALANCE).clamp(min=1e-12) for name in present}
-    total = sum(specs[name].weight * (parts[name] * (mean / sizes[name]) if name in sizes else parts[name]) for name in parts)
-    return total, parts
+    return {name: mean / torch.maximum(loss, mean / MAX_BALANCE).clamp(min=1e-12) for name, loss in losses.items()}
+
+
+def loss_denominator(spec: HeadSpec, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """What `head_loss` divides its sum by, up to a constant factor: the labelled rows, or for a
+    multiclass head with class weights the sum of their targets' weights.
+
+    A batch split into parts (gradient accumulation, several processes) gets the whole
+    batch's loss when each part's `head_loss` is scaled by its denominator over the whole
+    batch's: the mean of the part means would weigh a part's rows by how many rows it has."""
+    weights = spec.class_weights if spec.kind == "multiclass" and isinstance(spec.class_weights, list) else None
+    if weights is None:
+        return mask.sum().to(torch.float64)
+    return torch.tensor(weights, dtype=torch.float64)[target[mask].long()].sum()
 
 
 def resolve_auto_weights(spec: HeadSpec, values: np.ndarray, mask: np.ndarray) -> HeadSpec:

@@ -1,4 +1,7 @@
-"""`textheads train CONFIG [--set key=value ...] [--output-dir DIR] [--resume | --overwrite]`."""
+"""`textheads train CONFIG [--set key=value ...] [--output-dir DIR] [--resume | --overwrite]`.
+
+Data parallel: `accelerate launch --cpu --num_processes 2 -m textheads train CONFIG` or
+`torchrun --nproc_per_node 2 -m textheads train CONFIG`."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ def train(
     from textheads.classifier import TextClassifier
     from textheads.config import load_config
     from textheads.io import write_json_atomic
+    from textheads.training.distributed import is_main_process
 
     run_config = load_config(config, set_ or [])
     if output_dir is not None:
@@ -30,6 +34,8 @@ def train(
     elif run_config.output_dir is None:
         run_config = run_config.model_copy(update={"output_dir": str(Path("runs") / config.stem)})
     clf = TextClassifier.from_config(run_config).fit(resume=resume, overwrite=overwrite, show_progress=not quiet)
+    if not is_main_process():
+        return 0  # under accelerate launch / torchrun, the main process reports and writes
     result = clf.train_result_
     assert result is not None
     best = f"{run_config.train.metric} = {result.best_metric:.4f} at step {result.best_step}" if result.best_metric is not None else f"step {result.best_step}"

@@ -87,12 +87,13 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     keep: int,
+    grad_scaler: torch.amp.GradScaler | None = None,
 ) -> Path:
     """Write a checkpoint atomically; once it reads back whole, drop the oldest beyond `keep`."""
     target = checkpoint_dir(output_dir) / f"{_PREFIX}{state.global_step:08d}"
     try:
         with atomic_directory(target) as tmp:
-            _write(tmp, state, model, optimizer, scheduler)
+            _write(tmp, state, model, optimizer, scheduler, grad_scaler)
             problem = checkpoint_problem(tmp)
             if problem is not None:
                 raise SaveError(f"the checkpoint written to {target} does not read back: {problem}")
@@ -110,16 +111,22 @@ def _write(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
+    grad_scaler: torch.amp.GradScaler | None,
 ) -> None:
     save_file(_contiguous(model.state_dict()), str(folder / "model.safetensors"))
     tensors, optimizer_json = optimizer_state.flatten(model, optimizer)
     tensors["torch_rng_state"] = torch.get_rng_state()
+    if torch.cuda.is_available():  # so that a resume on the GPU draws the same dropout masks
+        for index, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda_rng_state.{index}"] = cuda_state
     save_file(tensors, str(folder / "optimizer.safetensors"))
     extra = {
         "optimizer": optimizer_json,
         "scheduler": scheduler.state_dict(),
         "python_rng_state": _jsonable(random.getstate()),
     }
+    if grad_scaler is not None:
+        extra["grad_scaler"] = grad_scaler.state_dict()
     (folder / "optimizer.json").write_text(json.dumps(extra), encoding="utf-8")
     # state.json last: its presence marks the checkpoint complete.
     (folder / "state.json").write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
@@ -192,12 +199,19 @@ def apply_checkpoint(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
+    grad_scaler: torch.amp.GradScaler | None = None,
 ) -> TrainerState:
-    """Restore model, optimiser, scheduler and RNG; RuntimeError, ValueError or KeyError when
+    """Restore model, optimiser, scheduler, fp16 loss scale and RNGs (CUDA's too, where the
+    checkpoint and this machine have as many GPUs); RuntimeError, ValueError or KeyError when
     the checkpoint does not fit them (another config)."""
     model.load_state_dict(checkpoint.model, strict=True)
     tensors = dict(checkpoint.optimizer_tensors)
     rng_state = tensors.pop("torch_rng_state")
+    cuda_states = [tensors.pop(key) for key in sorted((k for k in list(tensors) if k.startswith("cuda_rng_state.")), key=lambda k: int(k.split(".")[1]))]
+    if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_states)
+    if grad_scaler is not None and "grad_scaler" in checkpoint.extra:
+        grad_scaler.load_state_dict(checkpoint.extra["grad_scaler"])
     optimizer_state.restore(model, optimizer, tensors, checkpoint.extra["optimizer"])
     scheduler.load_state_dict(checkpoint.extra["scheduler"])
     torch.set_rng_state(rng_state)

@@ -14,19 +14,18 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from textheads.config import RunConfig
+from textheads.config import RunConfig, TrainSection
 from textheads.data.dataset import LabelledData
-from textheads.evaluation import evaluate_outputs, summary
+from textheads.evaluation import evaluate_outputs
 from textheads.heads import Head
 from textheads.inference.batching import run_in_batches, tokenize
 from textheads.inference.predict import pad_id
-from textheads.io import write_json_atomic
 from textheads.losses import combined_loss
-from textheads.metrics import is_better, metric_value
 from textheads.model import TextHeadsModel
 from textheads.model_config import max_length_of
 from textheads.progress import progress
-from textheads.saving import save_model_dir
+from textheads.training.best_model import BestModelTracker, save_best
+from textheads.training.checkpoint import TrainerState
 from textheads.training.embedding_cache import (
     EmbeddingCache,
     default_cache_dir,
@@ -36,6 +35,7 @@ from textheads.training.embedding_cache import (
 )
 from textheads.training.optim import build_optimizer, build_scheduler
 from textheads.training.run_log import RunLog
+from textheads.training.targets import TargetTensors
 
 FROZEN_DEFAULT_EPOCHS = 40
 
@@ -57,16 +57,25 @@ def embedding_cache_for(
     return EmbeddingCache(cache_dir or default_cache_dir(), key, width=model.heads_input_size, warn=warn)
 
 
-def pooled_vectors_fn(model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 128, show_progress: bool = False) -> Callable[[list[str]], np.ndarray]:
-    """A function encoding texts into `model`'s pooled vectors, in length-sorted batches,
-    on the device the model is on."""
+def pooled_vectors_fn(
+    model: TextHeadsModel,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    batch_size: int = 128,
+    show_progress: bool = False,
+    device: torch.device | None = None,
+) -> Callable[[list[str]], np.ndarray]:
+    """A function encoding texts into `model`'s pooled vectors, in length-sorted batches, on
+    `device` (default: where the model is; the model is moved there)."""
     max_length = max_length_of(model.config)
 
-    def run(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        device = next(model.parameters()).device
-        return {"pooled": model.encode(**{k: v.to(device) for k, v in batch.items()}).float().cpu().numpy()}
-
     def compute(texts: list[str]) -> np.ndarray:
+        where = device or next(model.parameters()).device
+        model.to(where)
+
+        def run(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+            return {"pooled": model.encode(**{k: v.to(where) for k, v in batch.items()}).float().cpu().numpy()}
+
         tokens = tokenize(tokenizer, texts, max_length)
         out = {"pooled": np.zeros((len(texts), model.heads_input_size), dtype=np.float32)}
         model.encoder.eval()
@@ -90,8 +99,23 @@ def encode_with_cache(
     return embedding_cache_for(model, tokenizer, cache_dir).get_or_compute(texts, compute)
 
 
+IGNORED_SETTINGS = ("eval_every_steps", "save_every_steps", "keep_checkpoints", "max_time", "num_threads", "gradient_accumulation_steps")
+"""Settings of the fine-tuning loop that the frozen path does not use (it keeps no checkpoints:
+a rerun reads the cached vectors and trains the heads again in seconds)."""
+
+
+def ignored_settings(settings: TrainSection, *, resume: bool) -> list[str]:
+    """The settings given (not at their defaults) that the frozen path does not honour."""
+    defaults = TrainSection()
+    ignored = [f"train.{name}" for name in IGNORED_SETTINGS if getattr(settings, name) != getattr(defaults, name)]
+    return ignored + (["--resume (the frozen path trains again from the cached vectors)"] if resume else [])
+
+
 class FrozenHeadsTrainer:
-    """Trains the heads of a frozen-encoder model on cached pooled vectors."""
+    """Trains the heads of a frozen-encoder model on cached pooled vectors.
+
+    The texts are encoded on `train.device`; the heads then train on the CPU (an epoch
+    of small matrix products, faster there than a round trip to a GPU)."""
 
     def __init__(
         self,
@@ -105,32 +129,35 @@ class FrozenHeadsTrainer:
         echo: Callable[[str], None] = print,
         run_log: RunLog | None = None,
     ) -> None:
-        from textheads.training.loop import TargetTensors, resolve_precision
+        from textheads.training.loop import resolve_device, resolve_precision
 
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.settings = config.train
         self.precision = resolve_precision(self.settings.precision, torch.device("cpu"))  # heads train on the CPU
         self.output_dir = Path(config.output_dir or ".")
         self.echo, self.show_progress = echo, show_progress
-        self.run_log = run_log or RunLog(self.output_dir)
         self.validation_data = validation_data
         self.validation_outputs: dict[str, np.ndarray] | None = None
         """After `train`: the best heads' outputs on the validation data, for threshold tuning."""
+        self.log = run_log or RunLog(self.output_dir)
+        self.tracker = BestModelTracker(self.settings.metric, self.settings.early_stopping_patience, log=self._log, echo=lambda _: None)
         cache_dir = Path(self.settings.cache_dir) if self.settings.cache_dir else None
         started = time.monotonic()
         cache = embedding_cache_for(model, tokenizer, cache_dir, warn=lambda line: echo(f"Warning: {line}"))
-        compute = pooled_vectors_fn(model, tokenizer, show_progress=show_progress)
+        compute = pooled_vectors_fn(model, tokenizer, show_progress=show_progress, device=resolve_device(self.settings.device))
         self.train_vectors, new_train = cache.get_or_compute(train_data.texts, compute)
         self.validation_vectors = None
         new_validation = 0
         if validation_data is not None:
             self.validation_vectors, new_validation = cache.get_or_compute(validation_data.texts, compute)
+        model.to("cpu")
         total = len(train_data) + (len(validation_data) if validation_data is not None else 0)
         echo(f"Frozen encoder: {total - new_train - new_validation} of {total} texts from the embedding cache, {new_train + new_validation} encoded ({time.monotonic() - started:.1f} s)")
         self.targets = TargetTensors(model, train_data)
         self.validation_targets = TargetTensors(model, validation_data) if validation_data is not None else None
 
-    def train(self) -> dict[str, Any]:
+    def train(self) -> TrainerState:
+        """Train the heads; save the best (by `train.metric`) as `output_dir`; the run's state."""
         settings = self.settings
         epochs = settings.epochs if settings.epochs is not None else FROZEN_DEFAULT_EPOCHS
         n = len(self.train_vectors)
@@ -143,37 +170,36 @@ class FrozenHeadsTrainer:
             if isinstance(head, Head):
                 head.standardise(vectors)
         rng = np.random.default_rng(settings.seed)
-        best: dict[str, Any] = {"value": None, "step": None, "state": None}
-        log = self.run_log
-        log.write({"event": "start", "step": 0, "total_steps": total, "device": "cpu", "precision": self.precision})
-        stale, step, epoch = 0, 0, 0
+        state = TrainerState()
+        best_heads: dict[str, Any] | None = None
+        self._log({"event": "start", "step": 0, "total_steps": total, "device": "cpu", "precision": self.precision})
         self.model.train()
         with progress(total, "Training heads", enabled=self.show_progress) as advance:
-            while step < total:
-                step = self._epoch(vectors, rng.permutation(n), step, total, optimizer, scheduler, advance)
-                epoch += 1
+            while state.global_step < total and not state.stopped_early:
+                state.global_step = self._epoch(vectors, rng.permutation(n), state.global_step, total, optimizer, scheduler, advance)
+                state.epoch += 1
                 if self.validation_vectors is None:
                     continue
-                metrics = self._evaluate()
-                value = metric_value(metrics, settings.metric)
-                improved = is_better(settings.metric, value, best["value"])
-                log.write({"event": "evaluation", "step": step, "epoch": epoch, "validation": summary(metrics), "metric": settings.metric, "value": value, "improved": improved})
-                if improved:
-                    best = {"value": value, "step": step, "state": copy.deepcopy(self.model.heads.state_dict())}
-                    stale = 0
-                    continue
-                stale += 1
-                if settings.early_stopping_patience is not None and stale >= settings.early_stopping_patience:
-                    self.echo(f"Early stopping after epoch {epoch}: no improvement in {stale} evaluation(s)")
-                    break
-        if best["state"] is not None:
-            self.model.heads.load_state_dict(best["state"])
-            self.echo(f"Best validation {settings.metric} = {best['value']:.4f} at epoch {math.ceil(best['step'] / steps_per_epoch)}")
-            self.model.eval()
-            self.validation_outputs = self._validation_outputs()
-            write_json_atomic(self.output_dir / "validation_metrics.json", evaluate_outputs(self.model.specs, self.validation_outputs, self.validation_data, tune_thresholds=True))
-        save_model_dir(self.model, self.tokenizer, self.output_dir)
-        return {"global_step": step, "best_metric": best["value"], "best_step": best["step"], "stopped_early": step < total}
+                if self.tracker.judge(state, epoch=state.epoch, metrics=self._evaluate()):
+                    best_heads = copy.deepcopy(self.model.heads.state_dict())
+            if state.stopped_early:
+                self.echo(f"Early stopping after epoch {state.epoch}: no improvement in {state.evals_without_improvement} evaluation(s)")
+        state.stopped_early = state.global_step < total
+        if best_heads is None:
+            state.best_step = state.global_step
+            save_best(self.model, self.tokenizer, self.output_dir)
+            return state
+        self.model.heads.load_state_dict(best_heads)
+        assert state.best_metric is not None and state.best_step is not None
+        self.echo(f"Best validation {settings.metric} = {state.best_metric:.4f} at epoch {math.ceil(state.best_step / steps_per_epoch)}")
+        self.model.eval()
+        self.validation_outputs = self._validation_outputs()
+        save_best(self.model, self.tokenizer, self.output_dir, validation_outputs=self.validation_outputs, validation_data=self.validation_data)
+        return state
+
+    def _log(self, record: dict[str, Any]) -> None:
+        """Every record of the run's log goes through here."""
+        self.log.write(record)
 
     def _epoch(self, vectors: torch.Tensor, order: np.ndarray, step: int, total: int, optimizer: Any, scheduler: Any, advance: Any) -> int:
         """One pass over the training vectors in `order` (stopping at `total` steps); the new step."""

@@ -1,8 +1,13 @@
-"""The training loop: batches, optimiser steps, evaluation, checkpoints, early stopping."""
+"""The fine-tuning loop on accelerate: batches, optimiser steps, evaluation, checkpoints.
+
+One process, or several started by `accelerate launch` / `torchrun` (see
+`textheads.training.distributed`): each process computes its share of every
+batch (`textheads.training.step`), every process evaluates its share of the
+validation texts and the main process judges the whole, writes the files and
+tells the others whether to stop."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -17,15 +22,14 @@ from transformers import PreTrainedTokenizerBase
 from textheads.config import RunConfig
 from textheads.data.dataset import LabelledData
 from textheads.errors import CheckpointError, ConfigError
-from textheads.evaluation import evaluate_outputs, summary
-from textheads.inference.batching import Tokenized, collate, grouped_batches, tokenize
+from textheads.evaluation import evaluate_outputs
+from textheads.inference.batching import Tokenized, grouped_batches, tokenize
 from textheads.inference.predict import pad_id, run_heads, to_user_outputs
-from textheads.io import write_json_atomic
 from textheads.losses import combined_loss
-from textheads.metrics import is_better, metric_value
 from textheads.model import TextHeadsModel
 from textheads.progress import progress
-from textheads.saving import save_model_dir
+from textheads.training import distributed
+from textheads.training.best_model import BestModelTracker, read_validation_metrics, save_best
 from textheads.training.checkpoint import (
     TrainerState,
     apply_checkpoint,
@@ -37,6 +41,8 @@ from textheads.training.checkpoint import (
 )
 from textheads.training.optim import LinearSchedule, build_optimizer, build_scheduler, schedule_of
 from textheads.training.run_log import RunLog, learning_rates
+from textheads.training.step import StepRunner
+from textheads.training.targets import TargetTensors
 
 DEFAULT_EPOCHS = 3
 
@@ -54,12 +60,6 @@ class TrainResult:
     validation_metrics: dict[str, Any] | None
     train_seconds: float = 0.0
     """Wall time of the training loop (evaluations and saves included)."""
-
-
-def read_validation_metrics(output_dir: Path) -> dict[str, Any] | None:
-    """The best model's validation metrics, as the trainers write them, or None."""
-    path = output_dir / "validation_metrics.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -83,32 +83,13 @@ def resolve_precision(name: str, device: torch.device) -> str:
     return "fp32"
 
 
-class TargetTensors:
-    """Training targets as tensors: regression standardised, missing rows masked."""
-
-    def __init__(self, model: TextHeadsModel, data: LabelledData) -> None:
-        self.values: dict[str, torch.Tensor] = {}
-        self.masks: dict[str, torch.Tensor] = {}
-        for name, spec in model.specs.items():
-            target = data.targets[name]
-            values = target.values
-            if spec.kind == "regression":
-                mean, std = model.config.target_stats[name]
-                values = np.where(target.mask, (values - mean) / std, 0.0).astype(np.float32)
-            self.values[name] = torch.from_numpy(values)
-            self.masks[name] = torch.from_numpy(target.mask)
-
-    def batch(self, indices: np.ndarray) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        idx = torch.from_numpy(indices)
-        return ({k: v[idx] for k, v in self.values.items()}, {k: m[idx] for k, m in self.masks.items()})
-
-
 class Trainer:
     """Trains a `TextHeadsModel` as a `RunConfig` says.
 
     The best model (by `train.metric` on the validation data, or the last one
     without validation data) is saved as `output_dir` itself; resumable
-    checkpoints go to `output_dir/checkpoints/`.
+    checkpoints go to `output_dir/checkpoints/`. Under a launcher, every
+    process constructs its own `Trainer`; only the main one writes or prints.
     """
 
     def __init__(
@@ -126,7 +107,10 @@ class Trainer:
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.settings = config.train
         self.output_dir = Path(config.output_dir)
-        self.show_progress, self.echo = show_progress, echo
+        self.accelerator = distributed.start_accelerator(self.settings.device)
+        self.is_main = bool(self.accelerator.is_main_process)
+        self.show_progress = show_progress and self.is_main
+        self.echo = echo if self.is_main else _silent
         self.train_data, self.validation_data = train_data, validation_data
         self.pad_id = pad_id(tokenizer)
         max_length = config.model.max_length
@@ -139,9 +123,10 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(train_data) / self.settings.batch_size)
         epochs = self.settings.epochs if self.settings.epochs is not None else DEFAULT_EPOCHS
         self.total_steps = self.settings.max_steps or math.ceil(epochs * self.steps_per_epoch)
-        self.run_log = run_log or RunLog(self.output_dir)
-        self.device = resolve_device(self.settings.device)
+        self.log = run_log or RunLog(self.output_dir)  # writes in the main process only
+        self.device = self.accelerator.device
         self.precision = resolve_precision(self.settings.precision, self.device)
+        self.tracker = BestModelTracker(self.settings.metric, self.settings.early_stopping_patience, log=self._log, echo=self.echo)
         model.to(self.device)
 
     # -- public -----------------------------------------------------------------
@@ -154,13 +139,20 @@ class Trainer:
         self.model.freeze(self.settings.freeze)
         optimizer = build_optimizer(self.model, self.settings)
         scheduler = build_scheduler(optimizer, self.total_steps, self.settings.warmup_ratio)
-        state, resumed_from = self._resume(optimizer, scheduler) if resume else (TrainerState(), None)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        self._log({"event": "start", "step": state.global_step, "total_steps": self.total_steps, "device": str(self.device), "precision": self.precision})
-        self._run(state, optimizer, scheduler)
+        scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
+        state, resumed_from = self._resume(optimizer, scheduler, scaler) if resume else (TrainerState(), None)
+        if self.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        processes = self.accelerator.num_processes
+        self._log({"event": "start", "step": state.global_step, "total_steps": self.total_steps, "device": str(self.device), "precision": self.precision, **({"processes": processes} if processes > 1 else {})})
+        # The scheduler is not prepared: accelerate would step it once per process, and here a
+        # step is one batch of `train.batch_size`, whatever the number of processes.
+        prepared_model, prepared_optimizer = self.accelerator.prepare(self.model, optimizer)
+        steps = StepRunner(self.accelerator, prepared_model, self.model.specs, prepared_optimizer, scheduler, self.settings, self.train_tokens, self.targets, self.pad_id, self.precision, scaler)
+        self._run(state, steps, optimizer, scheduler, scaler)
         return self._result(state, resumed_from)
 
-    def _resume(self, optimizer: torch.optim.Optimizer, scheduler: Any) -> tuple[TrainerState, str | None]:
+    def _resume(self, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler | None) -> tuple[TrainerState, str | None]:
         """Restore the newest checkpoint that reads back whole, warning about any damaged one
         skipped; (state, checkpoint path), or a fresh state when there is no checkpoint."""
         checkpoints = complete_checkpoints(self.output_dir)
@@ -178,7 +170,7 @@ class Trainer:
                 skipped = "; ".join(str(exc) for exc in damaged)
                 self.echo(f"Warning: {skipped}. Falling back to the checkpoint before it, {path}")
             try:
-                state = apply_checkpoint(checkpoint, self.model, optimizer, scheduler)
+                state = apply_checkpoint(checkpoint, self.model, optimizer, scheduler, scaler)
             except (RuntimeError, ValueError, KeyError) as exc:
                 raise ConfigError(
                     f"cannot resume from {path}: it does not match this config (heads, labels, "
@@ -196,7 +188,7 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------
 
-    def _run(self, state: TrainerState, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+    def _run(self, state: TrainerState, steps: StepRunner, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler | None) -> None:
         settings = self.settings
         started = time.monotonic() - state.elapsed_seconds
         budget = settings.max_time_seconds
@@ -207,15 +199,23 @@ class Trainer:
             self.model.encoder.eval()  # no dropout on features the encoder will not learn from
         window: list[dict[str, float]] = []
         schedule = schedule_of(scheduler)
+
+        def checkpoint() -> None:
+            if self.is_main:
+                save_checkpoint(self.output_dir, state, self.model, optimizer, scheduler, settings.keep_checkpoints, scaler)
+
         with progress(schedule.total_steps, "Training", enabled=self.show_progress) as advance:
             advance(state.global_step)
             while state.global_step < schedule.total_steps and not state.stopped_early:
+                # `batch_in_epoch` counts whole batches (optimiser steps), so it means the same
+                # data position whatever the number of processes.
                 batches = grouped_batches(self.train_tokens.lengths, settings.batch_size, numpy_seed(settings.seed, state.epoch))
                 for indices in batches[state.batch_in_epoch :]:
-                    parts = self._step(indices, optimizer, scheduler)
+                    parts = steps.run(indices)
                     state.global_step += 1
                     state.batch_in_epoch += 1
-                    state.elapsed_seconds = time.monotonic() - started
+                    # The main process's clock decides the time budget for every process.
+                    state.elapsed_seconds = distributed.from_main(time.monotonic() - started) if budget is not None else time.monotonic() - started
                     window.append(parts)
                     advance(info=f"loss {parts['loss']:.4f}")
                     if state.global_step % settings.log_every_steps == 0:
@@ -229,9 +229,9 @@ class Trainer:
                     out_of_time = budget is not None and state.elapsed_seconds >= budget
                     finished = state.global_step >= schedule.total_steps or out_of_time
                     if finished or (eval_every and state.global_step % eval_every == 0):
-                        self._evaluate_and_checkpoint(state, optimizer, scheduler)
+                        self._evaluate_and_checkpoint(state, checkpoint)
                     elif save_every and state.global_step % save_every == 0:
-                        self._checkpoint(state, optimizer, scheduler)
+                        checkpoint()
                     if out_of_time:
                         self.echo(f"Stopped: the time budget train.max_time={settings.max_time} is spent")
                         state.stopped_early = True
@@ -241,7 +241,7 @@ class Trainer:
                     state.epoch += 1
                     state.batch_in_epoch = 0
                     if not eval_every and state.global_step < schedule.total_steps:
-                        self._evaluate_and_checkpoint(state, optimizer, scheduler)
+                        self._evaluate_and_checkpoint(state, checkpoint)
 
     def _epochs_done(self, state: TrainerState) -> float:
         """Epochs completed, as a fraction (1.0 at the end of the first)."""
@@ -263,65 +263,33 @@ class Trainer:
             schedule.replan(max(state.global_step + 1, affordable))
             self.echo(f"train.max_time={self.settings.max_time}: planning {schedule.total_steps} steps ({per_step:.2f} s a step)")
 
-    def _step(self, indices: np.ndarray, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, float]:
-        device = self.device
-        batch = {k: v.to(device) for k, v in collate(self.train_tokens, indices, self.pad_id).items()}
-        targets, masks = self.targets.batch(indices)
-        targets = {k: v.to(device) for k, v in targets.items()}
-        masks = {k: v.to(device) for k, v in masks.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            if self.model.encoder_frozen:
-                with torch.no_grad():
-                    pooled, tokens = self.model.encode_tokens(**batch)
-                outputs = self.model.forward_heads(pooled, tokens, batch["attention_mask"])
-            else:
-                outputs = self.model(**batch)
-        outputs = {k: v.float() for k, v in outputs.items()}
-        loss, parts = combined_loss(self.model.specs, outputs, targets, masks, balance=self.settings.balance_heads)
-        loss.backward()
-        logged = {"loss": loss.item(), **{f"loss.{name}": part.item() for name, part in parts.items()}}
-        if self.settings.max_grad_norm is not None:
-            params = [p for p in self.model.parameters() if p.requires_grad]
-            torch.nn.utils.clip_grad_norm_(params, self.settings.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        return logged
-
     # -- evaluation, best model, checkpoints -------------------------------------
 
-    def _evaluate_and_checkpoint(self, state: TrainerState, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
-        improved = True
+    def _evaluate_and_checkpoint(self, state: TrainerState, checkpoint: Callable[[], None]) -> None:
+        """Evaluate (every process its share), judge on the main process, save the best model
+        and a checkpoint there, and give every process the main process's verdict."""
+        improved, outputs = True, None
         if self.validation_data is not None and self.validation_tokens is not None:
             metrics, outputs = self.evaluate_validation()
-            value = metric_value(metrics, self.settings.metric)
-            improved = is_better(self.settings.metric, value, state.best_metric)
-            record = {"step": state.global_step, "epoch": self._epochs_done(state), "validation": summary(metrics), "metric": self.settings.metric, "value": value}
-            state.history.append(record)
-            self._log({"event": "evaluation", **record, "improved": improved})
-            self.echo(f"step {state.global_step}: validation {self.settings.metric} = {value:.4f}{' (best so far)' if improved else ''}")
-            if improved:
-                state.best_metric, state.best_step = value, state.global_step
-                state.evals_without_improvement = 0
-                detailed = evaluate_outputs(self.model.specs, outputs, self.validation_data, tune_thresholds=True)
-                write_json_atomic(self.output_dir / "validation_metrics.json", detailed)
-            else:
-                state.evals_without_improvement += 1
-                patience = self.settings.early_stopping_patience
-                if patience is not None and state.evals_without_improvement >= patience:
-                    self.echo(f"Early stopping: no improvement in {patience} evaluation(s)")
-                    state.stopped_early = True
-        else:
+            if self.is_main:
+                improved = self.tracker.judge(state, epoch=self._epochs_done(state), metrics=metrics)
+        elif self.is_main:
             state.best_step = state.global_step
-        if improved:
-            save_model_dir(self.model, self.tokenizer, self.output_dir)
-        self._checkpoint(state, optimizer, scheduler)
+        if self.is_main:
+            if improved:
+                save_best(self.model, self.tokenizer, self.output_dir, validation_outputs=outputs, validation_data=self.validation_data)
+            checkpoint()
+        verdict = distributed.from_main((state.best_metric, state.best_step, state.evals_without_improvement, state.stopped_early))
+        state.best_metric, state.best_step, state.evals_without_improvement, state.stopped_early = verdict
 
     def evaluate_validation(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Headline metrics of every head on the validation data (thresholds tuned on it), the
-        weighted validation `loss`, and the outputs they were computed from."""
+        """Headline metrics of every head on the whole validation data (thresholds tuned on it),
+        the weighted validation `loss`, and the outputs they were computed from.
+
+        Under several processes each runs every n-th text and the outputs are gathered, so
+        every process returns the metrics of all the texts."""
         assert self.validation_data is not None and self.validation_tokens is not None
-        raw = run_heads(self.model, self.validation_tokens, self.pad_id, batch_size=max(64, self.settings.batch_size), show_progress=self.show_progress, description="Validating")
+        raw = self._validation_outputs()
         outputs = to_user_outputs(self.model, raw)
         metrics: dict[str, Any] = evaluate_outputs(self.model.specs, outputs, self.validation_data, tune_thresholds=True, detailed=False)
         targets = self.validation_targets
@@ -331,15 +299,34 @@ class Trainer:
         metrics["loss"] = float(loss)
         return metrics, outputs
 
-    def _checkpoint(self, state: TrainerState, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
-        save_checkpoint(self.output_dir, state, self.model, optimizer, scheduler, self.settings.keep_checkpoints)
+    def _validation_outputs(self) -> dict[str, np.ndarray]:
+        """Raw head outputs for every validation text, each process computing its share."""
+        tokens = self.validation_tokens
+        assert tokens is not None
+        batch_size = max(64, self.settings.batch_size)
+        processes, rank = self.accelerator.num_processes, self.accelerator.process_index
+        if processes == 1:
+            return run_heads(self.model, tokens, self.pad_id, batch_size=batch_size, show_progress=self.show_progress, description="Validating")
+        rows = np.arange(rank, len(tokens.input_ids), processes)
+        share = Tokenized([tokens.input_ids[i] for i in rows], [tokens.token_type_ids[i] for i in rows] if tokens.token_type_ids is not None else None, tokens.truncated[rows])
+        mine = run_heads(self.model, share, self.pad_id, batch_size=batch_size, show_progress=self.show_progress, description="Validating")
+        raw: dict[str, np.ndarray] = {}
+        for other, values in enumerate(distributed.gathered(mine)):
+            for name, array in values.items():
+                if name not in raw:
+                    raw[name] = np.empty((len(tokens.input_ids), *array.shape[1:]), dtype=array.dtype)
+                raw[name][other::processes] = array
+        return raw
 
     def _log(self, record: dict[str, Any], scalars: dict[str, float] | None = None) -> None:
-        self.run_log.write(record, scalars=scalars)
+        """Every record of the run's log goes through here (the main process's only)."""
+        self.log.write(record, scalars=scalars)
 
     def _result(self, state: TrainerState, resumed_from: str | None) -> TrainResult:
+        distributed.wait_for_everyone()  # the main process has written the best model
         metrics = read_validation_metrics(self.output_dir)
         return TrainResult(self.output_dir, state.global_step, state.best_metric, state.best_step, state.stopped_early, resumed_from, metrics, state.elapsed_seconds)
 
 
-
+def _silent(_: str) -> None:
+    """What other processes than the main one print: nothing."""

@@ -52,6 +52,8 @@ CHANGEABLE_ON_RESUME = frozenset(
         "train.save_every_steps",
         "train.eval_every_steps",
         "train.report_to",
+        # The same update in more or fewer micro-batches (a resume on a smaller GPU).
+        "train.gradient_accumulation_steps",
     }
 )
 """Settings that do not change what a run computes, only where and how it reports and saves."""
