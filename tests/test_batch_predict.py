@@ -48,6 +48,7 @@ def model_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 TEXTS = [row["text"] for row in make_rows(40, seed=5)] + ["python " * 60, "中文 学习", "a"]
+WITH_BLANKS = [*TEXTS[:20], None, *TEXTS[20:], "  "]
 
 
 def _expected(model_dir: Path, texts: list[str]) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
@@ -56,12 +57,16 @@ def _expected(model_dir: Path, texts: list[str]) -> tuple[dict[str, np.ndarray],
 
 
 def _check_rows(rows: list[dict[str, Any]], model_dir: Path, prefix: str = "") -> None:
-    """`rows` (dicts with id, text, extra and the head columns) hold the library's predictions."""
-    texts = [row["text"] for row in rows]
-    proba, decisions = _expected(model_dir, texts)
+    """`rows` (dicts with id, text, extra and the head columns, of `WITH_BLANKS`) hold the
+    library's predictions, and nulls for the blank texts."""
+    assert [row["id"] for row in rows] == list(range(len(WITH_BLANKS)))
     specs = TextClassifier.load(model_dir).heads_
+    assert all(row["extra"] == f"x{row['id']}" and row["text"] == WITH_BLANKS[row["id"]] for row in rows)
+    blank = [row for row in rows if row["text"] in (None, "  ")]
+    assert len(blank) == 2 and all(row[prefix + name] is None for row in blank for name in specs)
+    rows = [row for row in rows if row not in blank]
+    proba, decisions = _expected(model_dir, [row["text"] for row in rows])
     for i, row in enumerate(rows):
-        assert row["extra"] == f"x{row['id']}" and row["text"] == TEXTS[row["id"]]
         for name, spec in specs.items():
             got = row[prefix + name]
             if spec.kind == "regression":
@@ -124,24 +129,23 @@ def _frame(spark: Any, texts: list[str | None], partitions: int = 2) -> Any:
 def test_spark_adds_the_library_predictions_and_keeps_every_row_and_column(spark: Any, model_dir: Path) -> None:
     from textheads.spark import predict, spark_type
 
-    scored = predict(_frame(spark, TEXTS), model_dir, batch_size=8, threads=1)
+    scored = predict(_frame(spark, WITH_BLANKS), model_dir, batch_size=8, threads=1, on_empty="null")
     specs = TextClassifier.load(model_dir).heads_
     assert scored.columns == ["id", "text", "extra", *specs]
     for name, spec in specs.items():
         assert scored.schema[name].dataType == spark_type(head_type(spec))
     rows = [row.asDict(recursive=True) for row in scored.orderBy("id").collect()]
-    assert [row["id"] for row in rows] == list(range(len(TEXTS)))
     _check_rows(rows, model_dir)
     # A label that is no identifier is still a field to select.
     picked = scored.select("id", scored["topics"].getField("probabilities").getField("cook & bake").alias("p")).orderBy("id").collect()
-    assert [row["p"] for row in picked] == [row["topics"]["probabilities"]["cook & bake"] for row in rows]
+    assert [row["p"] for row in picked] == [row["topics"] and row["topics"]["probabilities"]["cook & bake"] for row in rows]
 
 
 def test_spark_runs_the_model_once_per_batch_whatever_the_number_of_heads(spark: Any, model_dir: Path) -> None:
     from textheads.spark import predict
 
     plan = predict(_frame(spark, TEXTS[:4]), model_dir)._jdf.queryExecution().executedPlan().toString()
-    assert plan.count("ArrowEvalPython") == 1 and plan.count("body(") == 1
+    assert plan.count("ArrowEvalPython") == 1 and plan.count("predict_heads(") == 1
 
 
 def test_spark_refuses_a_missing_text_column_a_clash_and_a_bad_option_before_any_job(spark: Any, model_dir: Path) -> None:
@@ -172,7 +176,7 @@ def test_spark_runs_an_onnx_export(spark: Any, model_dir: Path, tmp_path: Path) 
 
 
 # Last of the Spark tests: a failed task ends its Python worker, and the next job starts new ones.
-def test_spark_null_or_blank_texts_fail_naming_the_column_or_give_nulls(spark: Any, model_dir: Path) -> None:
+def test_spark_null_or_blank_texts_fail_naming_the_column(spark: Any, model_dir: Path) -> None:
     from pyspark.errors import PythonException
 
     from textheads.spark import predict
@@ -180,9 +184,6 @@ def test_spark_null_or_blank_texts_fail_naming_the_column_or_give_nulls(spark: A
     texts = ["python code", None, "  ", "oven pasta"]
     with pytest.raises(PythonException, match=r"DataError: column 'text': 2 of \d+ texts in a batch are null or blank"):
         predict(_frame(spark, texts, partitions=1), model_dir).collect()
-    rows = [row.asDict(recursive=True) for row in predict(_frame(spark, texts), model_dir, on_empty="null").orderBy("id").collect()]
-    assert [row["topics"] is None for row in rows] == [False, True, True, False]
-    assert rows[1]["score"] is None and rows[0]["score"] is not None
 
 
 def test_a_missing_extra_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch, model_dir: Path) -> None:
@@ -222,12 +223,11 @@ def _dataset(ray_data: Any, texts: list[str | None]) -> Any:
 def test_ray_adds_the_library_predictions_and_keeps_every_row_and_column(ray_data: Any, model_dir: Path) -> None:
     from textheads.ray import predict
 
-    scored = predict(_dataset(ray_data, TEXTS), model_dir, rows_per_call=16, concurrency=2, batch_size=8, threads=1)
+    scored = predict(_dataset(ray_data, WITH_BLANKS), model_dir, rows_per_call=16, concurrency=2, batch_size=8, threads=1, on_empty="null", prefix="p_")
     rows = scored.take_all()
-    assert [row["id"] for row in rows] == list(range(len(TEXTS)))
     specs = TextClassifier.load(model_dir).heads_
-    assert list(rows[0]) == ["id", "text", "extra", *specs]
-    _check_rows(rows, model_dir)
+    assert list(rows[0]) == ["id", "text", "extra", *[f"p_{name}" for name in specs]]
+    _check_rows(rows, model_dir, prefix="p_")
 
 
 def test_ray_refuses_a_missing_text_column_naming_the_columns(ray_data: Any, model_dir: Path) -> None:
@@ -237,7 +237,7 @@ def test_ray_refuses_a_missing_text_column_naming_the_columns(ray_data: Any, mod
         predict(_dataset(ray_data, TEXTS[:2]), model_dir, text_column="body").take_all()
 
 
-def test_ray_null_or_blank_texts_fail_naming_the_column_or_give_nulls(ray_data: Any, model_dir: Path) -> None:
+def test_ray_null_or_blank_texts_fail_naming_the_column(ray_data: Any, model_dir: Path) -> None:
     from ray.exceptions import UserCodeException
 
     from textheads.ray import predict
@@ -246,6 +246,11 @@ def test_ray_null_or_blank_texts_fail_naming_the_column_or_give_nulls(ray_data: 
     # Ray Data reports an actor's error as its own, with the actor's traceback.
     with pytest.raises(UserCodeException, match=r"DataError: column 'text': 2 of 4 texts in a batch are null or blank"):
         predict(_dataset(ray_data, texts), model_dir, rows_per_call=4).take_all()
-    rows = predict(_dataset(ray_data, texts), model_dir, on_empty="null", prefix="p_").take_all()
-    assert [row["p_topics"] is None for row in rows] == [False, True, True, False]
-    assert rows[2]["p_score"] is None and rows[3]["p_level"]["label"] in LEVELS.values()
+
+
+def test_a_model_path_missing_on_a_worker_is_an_error_saying_where_it_must_be(tmp_path: Path) -> None:
+    from textheads.errors import ModelLoadError
+    from textheads.inference.columns import load_cached
+
+    with pytest.raises(ModelLoadError, match=r"cannot read the model .*missing on host .*must be readable on every worker"):
+        load_cached(tmp_path / "missing")

@@ -86,7 +86,7 @@ def _udf_body(path: str, column: str, batch_size: int, threads: int | None, on_e
     """The function the executors run: Arrow batches of texts → a frame of head structs."""
     import pandas as pd
 
-    def body(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+    def predict_heads(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         import torch
 
         from textheads.inference.columns import load_cached, predict_columns
@@ -95,13 +95,14 @@ def _udf_body(path: str, column: str, batch_size: int, threads: int | None, on_e
             torch.set_num_threads(threads)
         clf = load_cached(path)
         for texts in batches:
-            columns = predict_columns(clf, texts.tolist(), column=column, batch_size=batch_size, on_empty=on_empty)
+            values = [text if isinstance(text, str) else None for text in texts.tolist()]  # pandas gives NaN or NA for null
+            columns = predict_columns(clf, values, column=column, batch_size=batch_size, on_empty=on_empty)
             yield pa.table(columns).to_pandas()
 
     # Spark reads the UDF kind (iterator of Series → iterator of frames) from the type
     # hints, which `from __future__ import annotations` leaves as unresolvable strings.
-    body.__annotations__ = {"batches": Iterator[pd.Series], "return": Iterator[pd.DataFrame]}
-    return body
+    predict_heads.__annotations__ = {"batches": Iterator[pd.Series], "return": Iterator[pd.DataFrame]}
+    return predict_heads
 
 
 def spark_type(arrow: pa.DataType) -> DataType:

@@ -13,6 +13,7 @@ included):
 from __future__ import annotations
 
 import functools
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -21,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from textheads.classifier import TextClassifier
-from textheads.errors import ConfigError, DataError
+from textheads.errors import ConfigError, DataError, ModelLoadError
 from textheads.inference.predict import decide, decisions_matrix
 from textheads.specs import HeadSpec
 
@@ -66,7 +67,13 @@ def load_cached(model: str | Path) -> TextClassifier:
     """The model at `model`, loaded once per process (and again only when its config.json
     changes, as a new save at the same path does)."""
     path = Path(model).resolve()
-    stamp = (path / "config.json").stat()
+    try:
+        stamp = (path / "config.json").stat()
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot read the model {path} on host {socket.gethostname()}: {exc.strerror}. "
+            "The model path must be readable on every worker (a shared file system, or copied to each node)"
+        ) from None
     return _load(str(path), stamp.st_mtime_ns, stamp.st_size)
 
 
