@@ -12,7 +12,7 @@ CPU cores, so run the parts you need:
     python benchmarks/goemotions.py --part plain --epochs 3
     python benchmarks/goemotions.py --part multihead --epochs 1
     python benchmarks/goemotions.py --part multihead --epochs 1 --variant plain --train balance_heads=false
-    python benchmarks/goemotions.py --part throughput
+    python benchmarks/goemotions.py --part throughput [--baseline-src OLD_CHECKOUT/src]
     python benchmarks/goemotions.py --table
 """
 
@@ -177,7 +177,6 @@ def part_throughput(args: argparse.Namespace) -> None:
         TrainingArguments,
     )
 
-    from textheads import TextClassifier
     from textheads.encoder import default_encoder_path
     from textheads.training.loop import resolve_precision
 
@@ -206,17 +205,17 @@ def part_throughput(args: argparse.Namespace) -> None:
     trainer_seconds = trainer_run(bf16=False)
     trainer_bf16_seconds = trainer_run(bf16=True)
 
-    records = [{"text": t, "emotions": [labels[j] for j in np.flatnonzero(row)]} for t, row in zip(texts, y, strict=True)]
-
-    def textheads_run(precision: str) -> tuple[float, float]:
-        train = {"epochs": 1, "batch_size": 32, "precision": precision}
-        clf = TextClassifier({"emotions": {"kind": "multilabel", "labels": labels}}, max_length=64, validation_split=0, train=train)
-        started = time.perf_counter()
-        clf.fit(records, show_progress=False, echo=lambda _: None)
-        return time.perf_counter() - started, clf.train_result_.train_seconds
-
-    fit_seconds, loop_seconds = textheads_run("fp32")
-    _, bf16_seconds = textheads_run("bf16")
+    fit_seconds, loop_seconds, bf16_seconds = _textheads_seconds(n, None)
+    baseline: dict[str, float] = {}
+    if args.baseline_src:  # the same loop of an older checkout, in this run (e.g. before a rewrite of the loop)
+        _, old_fp32, old_bf16 = _textheads_seconds(n, args.baseline_src)
+        baseline = {
+            "baseline_src": args.baseline_src,
+            "baseline_examples_per_second": n / old_fp32,
+            "baseline_bf16_examples_per_second": n / old_bf16,
+            "ratio_to_baseline": old_fp32 / loop_seconds,
+            "ratio_bf16_to_baseline": old_bf16 / bf16_seconds,
+        }
     default = resolve_precision("auto", torch.device("cpu"))
     save(
         "goemotions-throughput",
@@ -233,9 +232,27 @@ def part_throughput(args: argparse.Namespace) -> None:
             "ratio_bf16": trainer_seconds / bf16_seconds,
             "trainer_bf16_examples_per_second": n / trainer_bf16_seconds,
             "ratio_bf16_vs_trainer_bf16": trainer_bf16_seconds / bf16_seconds,
-            "note": "Trainer: AutoModelForSequenceClassification(multi_label_classification), DataCollatorWithPadding, group_by_length, batch 32, max length 64, fp32 (its default) and bf16=True; time of trainer.train(). textheads: the training loop (fit_: whole fit() with loading, tokenising and saving).",
+            **baseline,
+            "note": "Trainer: AutoModelForSequenceClassification(multi_label_classification), DataCollatorWithPadding, group_by_length, batch 32, max length 64, fp32 (its default) and bf16=True; time of trainer.train(). textheads: the training loop (fit_: whole fit() with loading, tokenising and saving), each precision in its own process (benchmarks/loop_seconds.py); baseline: the same with --baseline-src on the path.",
         },
     )
+
+
+def _textheads_seconds(n: int, src: str | None) -> tuple[float, float, float]:
+    """(whole fit fp32, loop fp32, loop bf16) seconds of textheads on the first `n` training
+    texts, each run in a fresh process with `src` (a checkout's src/) first on the path."""
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    script = str(Path(__file__).resolve().parent / "loop_seconds.py")
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        out = subprocess.run([sys.executable, script, "--examples", str(n), "--precision", precision], env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+        runs[precision] = json.loads(out.strip().splitlines()[-1])
+    return runs["fp32"]["fit_seconds"], runs["fp32"]["loop_seconds"], runs["bf16"]["loop_seconds"]
 
 
 def part_multihead(args: argparse.Namespace) -> None:
@@ -290,6 +307,7 @@ def main() -> None:
     parser.add_argument("--part", choices=sorted(PARTS))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--examples", type=int, default=2560, help="texts for --part throughput")
+    parser.add_argument("--baseline-src", help="--part throughput: also time the loop of this src/ folder (an older checkout), in the same run")
     parser.add_argument("--table", action="store_true")
     parser.add_argument("--variant", help="--part finetune/multihead: save under a -VARIANT name")
     parser.add_argument("--head", action="append", default=[], metavar="KEY=VALUE", help="--part finetune: head option")
