@@ -3,6 +3,7 @@
 
     python benchmarks/distributed.py                      # trains a quick frozen model first
     python benchmarks/distributed.py --model DIR --texts 2000 --threads 1 --batch-size 64
+    python benchmarks/distributed.py --split train --texts 20000   # start-up amortised over more rows
 
 Without `--model`, a frozen-encoder model of the default encoder (one 28-label head) is
 trained on 2,000 training texts into benchmarks/runs/distributed-frozen (its quality
@@ -123,12 +124,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="a model directory or ONNX export (default: train a quick frozen one)")
     parser.add_argument("--texts", type=int, default=2000)
+    parser.add_argument("--split", default="test", choices=["train", "dev", "test"], help="GoEmotions split the texts come from (train: up to 43 k)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="PyTorch threads in each of the 2 Spark / Ray workers")
     args = parser.parse_args()
     model = args.model or quick_model()
-    texts = [r["text"] for r in records("test", args.texts)]
-    result = {"model": str(model), "texts": len(texts), "batch_size": args.batch_size, "worker_threads": args.threads, "load_average": os.getloadavg()[0]}
+    texts = [r["text"] for r in records(args.split, args.texts)]
+    result = {"model": str(model), "split": args.split, "texts": len(texts), "batch_size": args.batch_size, "worker_threads": args.threads, "load_average": os.getloadavg()[0]}
     result["in_process"] = in_process(model, texts, args.batch_size)
     result["spark_local_2"] = spark_speed(model, texts, args.batch_size, args.threads)
     result["ray_2_actors"] = ray_speed(model, texts, args.batch_size, args.threads)
@@ -138,7 +140,8 @@ def main() -> None:
         "spark_cold": result["spark_local_2"]["cold_texts_per_second"] / base,
         "ray_cold": result["ray_2_actors"]["cold_texts_per_second"] / base,
     }
-    save(f"distributed-threads{args.threads}" if args.threads != 1 else "distributed", result)
+    name = "distributed" + (f"-threads{args.threads}" if args.threads != 1 else "") + (f"-{args.split}-{len(texts)}" if args.split != "test" else "")
+    save(name, result)
 
 
 if __name__ == "__main__":

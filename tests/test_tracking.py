@@ -207,11 +207,18 @@ def test_overwrite_removes_the_tracker_files_and_nothing_foreign(tiny_encoder_di
     assert (out / "model.safetensors").read_bytes() == model  # refused before --overwrite removed the run
 
 
-def test_the_frozen_encoder_path_reports_its_evaluations_and_thresholds(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+def test_the_frozen_encoder_path_reports_its_losses_evaluations_and_thresholds(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
     out = tmp_path / "frozen"
     clf = _fit(tiny_encoder_dir, data_files, out, report_to=["tensorboard"], freeze="encoder", epochs=3, cache_dir=str(tmp_path / "cache"))
     scalars, hparams = _tensorboard(out / "tensorboard")
     log = _log(out)
+    losses = [r for r in log if "loss" in r and "event" not in r]
+    assert len(losses) == 3  # one record an epoch, as fine-tuning logs one every log_every_steps
+    for record in losses:
+        assert scalars["train/loss"][record["step"]] == pytest.approx(record["loss"], rel=1e-6)
+        assert scalars["train/loss/topics"][record["step"]] == pytest.approx(record["loss.topics"], rel=1e-6)
+        assert scalars["train/lr"][record["step"]] == pytest.approx(record["lr"], rel=1e-6, abs=1e-9)  # float32 in TensorBoard
+    assert losses[0]["lr"] > losses[-1]["lr"]  # the schedule decays
     evaluations = [r for r in log if r.get("event") == "evaluation"]
     assert len(evaluations) == 3
     for record in evaluations:

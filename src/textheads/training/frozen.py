@@ -34,7 +34,7 @@ from textheads.training.embedding_cache import (
     weights_digest,
 )
 from textheads.training.optim import build_optimizer, build_scheduler
-from textheads.training.run_log import RunLog
+from textheads.training.run_log import RunLog, learning_rates
 from textheads.training.targets import TargetTensors
 
 FROZEN_DEFAULT_EPOCHS = 40
@@ -176,8 +176,11 @@ class FrozenHeadsTrainer:
         self.model.train()
         with progress(total, "Training heads", enabled=self.show_progress) as advance:
             while state.global_step < total and not state.stopped_early:
-                state.global_step = self._epoch(vectors, rng.permutation(n), state.global_step, total, optimizer, scheduler, advance)
+                state.global_step, losses = self._epoch(vectors, rng.permutation(n), state.global_step, total, optimizer, scheduler, advance)
                 state.epoch += 1
+                # One training-loss record an epoch (the mean over its steps), as the fine-tuning loop logs every log_every_steps.
+                epochs_done = round(state.global_step / steps_per_epoch, 3)
+                self._log({"step": state.global_step, "epoch": epochs_done, **losses, "lr": scheduler.get_last_lr()[0]}, learning_rates(optimizer))
                 if self.validation_vectors is None:
                     continue
                 if self.tracker.judge(state, epoch=state.epoch, metrics=self._evaluate()):
@@ -197,28 +200,36 @@ class FrozenHeadsTrainer:
         save_best(self.model, self.tokenizer, self.output_dir, validation_outputs=self.validation_outputs, validation_data=self.validation_data)
         return state
 
-    def _log(self, record: dict[str, Any]) -> None:
+    def _log(self, record: dict[str, Any], scalars: dict[str, float] | None = None) -> None:
         """Every record of the run's log goes through here."""
-        self.log.write(record)
+        self.log.write(record, scalars=scalars)
 
-    def _epoch(self, vectors: torch.Tensor, order: np.ndarray, step: int, total: int, optimizer: Any, scheduler: Any, advance: Any) -> int:
-        """One pass over the training vectors in `order` (stopping at `total` steps); the new step."""
+    def _epoch(
+        self, vectors: torch.Tensor, order: np.ndarray, step: int, total: int, optimizer: Any, scheduler: Any, advance: Any
+    ) -> tuple[int, dict[str, float]]:
+        """One pass over the training vectors in `order` (stopping at `total` steps); the new step
+        and the pass's mean training loss, total (`loss`) and per head (`loss.HEAD`)."""
         size = self.settings.batch_size
+        sums: dict[str, float] = {}
+        steps = 0
         for start in range(0, len(order), size):
             batch = order[start : start + size]
             targets, masks = self.targets.batch(batch)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                 raw = self.model.forward_heads(vectors[batch])
-            loss, _ = combined_loss(self.model.specs, {k: v.float() for k, v in raw.items()}, targets, masks, balance=self.settings.balance_heads)
+            loss, parts = combined_loss(self.model.specs, {k: v.float() for k, v in raw.items()}, targets, masks, balance=self.settings.balance_heads)
             loss.backward()
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            for key, value in {"loss": loss, **{f"loss.{name}": part for name, part in parts.items()}}.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
             step += 1
+            steps += 1
             advance()
             if step >= total:
                 break
-        return step
+        return step, {key: value / max(1, steps) for key, value in sums.items()}
 
     def _validation_outputs(self) -> dict[str, np.ndarray]:
         """The heads' predictions (probabilities, values) on the cached validation vectors."""
