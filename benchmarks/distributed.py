@@ -100,7 +100,7 @@ def spark_speed(model: Path, texts: list[str], batch_size: int, threads: int) ->
     return {"cold_texts_per_second": len(texts) / cold, "warm_texts_per_second": len(texts) / warm}
 
 
-def ray_speed(model: Path, texts: list[str], batch_size: int, threads: int) -> dict:
+def ray_speed(model: Path, texts: list[str], batch_size: int, threads: int, rows_per_call: int) -> dict:
     import ray
 
     from textheads.ray import predict
@@ -111,7 +111,7 @@ def ray_speed(model: Path, texts: list[str], batch_size: int, threads: int) -> d
 
         def job(some: list[str]) -> float:
             dataset = ray.data.from_items([{"id": i, "text": t} for i, t in enumerate(some)], override_num_blocks=8).materialize()
-            return timed(lambda: predict(dataset, model, batch_size=batch_size, threads=threads, concurrency=2, rows_per_call=256).materialize())
+            return timed(lambda: predict(dataset, model, batch_size=batch_size, threads=threads, concurrency=2, rows_per_call=rows_per_call).materialize())
 
         start_up = job(texts[:2])
         cold = job(texts)
@@ -127,13 +127,14 @@ def main() -> None:
     parser.add_argument("--split", default="test", choices=["train", "dev", "test"], help="GoEmotions split the texts come from (train: up to 43 k)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="PyTorch threads in each of the 2 Spark / Ray workers")
+    parser.add_argument("--rows-per-call", type=int, default=2048, help="Ray: rows per actor call (fewer, larger calls cost less overhead; keep several per actor so both stay busy)")
     args = parser.parse_args()
     model = args.model or quick_model()
     texts = [r["text"] for r in records(args.split, args.texts)]
     result = {"model": str(model), "split": args.split, "texts": len(texts), "batch_size": args.batch_size, "worker_threads": args.threads, "load_average": os.getloadavg()[0]}
     result["in_process"] = in_process(model, texts, args.batch_size)
     result["spark_local_2"] = spark_speed(model, texts, args.batch_size, args.threads)
-    result["ray_2_actors"] = ray_speed(model, texts, args.batch_size, args.threads)
+    result["ray_2_actors"] = {**ray_speed(model, texts, args.batch_size, args.threads, args.rows_per_call), "rows_per_call": args.rows_per_call}
     base = result["in_process"]["texts_per_second"]
     result["ratios_to_in_process"] = {
         "spark_warm": result["spark_local_2"]["warm_texts_per_second"] / base,
