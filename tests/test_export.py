@@ -316,3 +316,11 @@ def test_damaged_sample_texts_are_a_data_error_naming_the_line(model_dir: Path, 
     (copy / SAMPLE_FILE).write_text('{"text": "fine"}\n{"text": 3}\n')
     with pytest.raises(DataError, match=r"sample_texts.jsonl, line 2, column .text.: text is not a string"):
         export_onnx(copy, tmp_path / "int8", quantize="int8", echo=lambda _: None)
+
+
+def test_an_export_loaded_with_a_thread_cap_runs_its_session_with_it(fp32_export: Path) -> None:
+    """Spark and Ray workers pass `threads` so that W workers × threads fit the cores."""
+    capped = TextClassifier.load(fp32_export, threads=1)
+    assert capped.backend_.session.get_session_options().intra_op_num_threads == 1
+    texts = ["learn python first", "salt the pasta water"]
+    assert capped.predict(texts) == TextClassifier.load(fp32_export).predict(texts)

@@ -375,7 +375,7 @@ class TextClassifier:
             return export_onnx(tmp, path, quantize=quantize, min_agreement=min_agreement, calibration=calibration, force=force, echo=echo)
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "auto", precision: str = "auto") -> TextClassifier:
+    def load(cls, path: str | Path, *, device: str = "auto", precision: str = "auto", threads: int | None = None) -> TextClassifier:
         """Load a model directory written by `save` or `textheads train`, or an ONNX export
         written by `textheads export` (then run by ONNX Runtime).
 
@@ -384,11 +384,12 @@ class TextClassifier:
         `bf16` (autocast; the weights stay fp32), or `auto` (fp16 on a CUDA GPU, fp32 on
         the CPU). An ONNX export runs in the precision it was exported in, on the CUDA
         execution provider when `onnxruntime-gpu` is installed and the device is a GPU.
+        `threads` caps the CPU threads of the model (PyTorch's, or ONNX Runtime's session).
 
         Example:
             >>> clf = TextClassifier.load("runs/advice", device="cuda", precision="bf16")  # doctest: +SKIP
         """
-        backend, tokenizer, model = load_backend(path, device=device, precision=precision)
+        backend, tokenizer, model = load_backend(path, device=device, precision=precision, threads=threads)
         clf = cls.from_config(run_config_for(backend.config, max_length=backend.max_length, output_dir=path))
         clf.model_, clf.backend_, clf.tokenizer_ = model, backend, tokenizer
         clf.sample_texts_ = read_sample_texts(path)  # carried on by `save`, used by `export_onnx`

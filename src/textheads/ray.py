@@ -30,7 +30,7 @@ class Predictor:
 
         if threads:
             torch.set_num_threads(threads)
-        self.clf = load_cached(model)
+        self.clf = load_cached(model, threads)
         self.text_column, self.batch_size, self.on_empty, self.prefix = text_column, batch_size, on_empty, prefix
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -93,7 +93,7 @@ def _udf_body(path: str, column: str, batch_size: int, threads: int | None, on_e
 
         if threads:
             torch.set_num_threads(threads)
-        clf = load_cached(path)
+        clf = load_cached(path, threads)
         for texts in batches:
             values = [text if isinstance(text, str) else None for text in texts.tolist()]  # pandas gives NaN or NA for null
             columns = predict_columns(clf, values, column=column, batch_size=batch_size, on_empty=on_empty)

@@ -63,9 +63,9 @@ def check_arguments(*, text_column: str, columns: Sequence[str] | None, specs: d
         )
 
 
-def load_cached(model: str | Path) -> TextClassifier:
+def load_cached(model: str | Path, threads: int | None = None) -> TextClassifier:
     """The model at `model`, loaded once per process (and again only when its config.json
-    changes, as a new save at the same path does)."""
+    changes, as a new save at the same path does), its CPU threads capped at `threads`."""
     path = Path(model).resolve()
     try:
         stamp = (path / "config.json").stat()
@@ -74,12 +74,12 @@ def load_cached(model: str | Path) -> TextClassifier:
             f"cannot read the model {path} on host {socket.gethostname()}: {exc.strerror}. "
             "The model path must be readable on every worker (a shared file system, or copied to each node)"
         ) from None
-    return _load(str(path), stamp.st_mtime_ns, stamp.st_size)
+    return _load(str(path), stamp.st_mtime_ns, stamp.st_size, threads)
 
 
 @functools.lru_cache(maxsize=2)
-def _load(path: str, mtime_ns: int, size: int) -> TextClassifier:
-    return TextClassifier.load(path)
+def _load(path: str, mtime_ns: int, size: int, threads: int | None) -> TextClassifier:
+    return TextClassifier.load(path, threads=threads)
 
 
 def predict_columns(
