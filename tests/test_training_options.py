@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,8 @@ def test_schedule_warms_up_decays_and_replans() -> None:
     assert schedule(10) == pytest.approx(1.0) and schedule(100) == 0.0
     schedule.replan(50)
     assert schedule.warmup_steps == 5 and schedule(50) == 0.0 and schedule(30) > 0
+    schedule.replan(200)  # planned longer part-way: the warm-up stays as it was
+    assert schedule.warmup_steps == 5 and schedule(5) == pytest.approx(1.0) and schedule(200) == 0.0
 
 
 def test_max_time_replans_the_schedule_to_fit(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
@@ -142,6 +145,44 @@ def test_max_time_replans_the_schedule_to_fit(tiny_encoder_dir: Path, data_files
     trained = [r for r in log if r.get("event") != "thresholds"]  # the chosen thresholds come last
     assert trained[-1]["event"] == "evaluation"  # ended with an evaluation and a saved model
     assert (tmp_path / "m" / "model.safetensors").exists()
+
+
+def _planned_steps(messages: list[str]) -> list[int]:
+    return [int(m.split("planning ", 1)[1].split()[0]) for m in messages if "planning " in m]
+
+
+def test_max_time_plans_back_up_when_the_first_steps_were_slow(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first steps of a run are slow (here: on purpose, 1 s each); once later steps show
+    the real pace, the plan grows back to the configured epochs instead of staying cut."""
+    from textheads.training.step import StepRunner
+
+    run = StepRunner.run
+    calls = {"n": 0}
+
+    def slow_start(self: StepRunner, indices: np.ndarray) -> dict[str, float]:
+        calls["n"] += 1
+        if calls["n"] <= 5:
+            time.sleep(1.0)
+        return run(self, indices)
+
+    monkeypatch.setattr(StepRunner, "run", slow_start)
+    messages: list[str] = []
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=5, max_time="20s")
+    clf = _fit(raw, messages)
+    planned = _planned_steps(messages)
+    assert planned[0] < 30  # after 5 slow steps the budget looked short
+    assert planned[-1] == 30  # then the pace was measured again: all 5 epochs (6 steps each) fit
+    assert clf.train_result_.global_step == 30
+
+
+def test_max_time_without_epochs_plans_to_fill_the_budget(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    messages: list[str] = []
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=None, max_time="6s")
+    clf = _fit(raw, messages)
+    assert max(_planned_steps(messages)) > 3 * 6  # more than the 3 epochs of a run without max_time
+    assert clf.train_result_.global_step > 3 * 6
+    log = [json.loads(line) for line in (tmp_path / "m" / "train_log.jsonl").read_text().splitlines()]
+    assert [r for r in log if r.get("event") != "thresholds"][-1]["event"] == "evaluation"
 
 
 def test_bf16_autocast_trains(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:

@@ -60,7 +60,8 @@ def _new_display() -> Progress:
 def progress(
     total: int, description: str, *, enabled: bool = True, unit: str | None = None, completed: int = 0
 ) -> Iterator[Callable[..., None]]:
-    """Context manager yielding `advance(n=1, info=None)`; a no-op when disabled.
+    """Context manager yielding `advance(n=1, info=None, total=None)` (`total` re-sizes the
+    bar, for a plan that changed); a no-op when disabled.
 
     With a `unit` the bar also shows the rate (`rows/s`); `completed` starts it part-way
     (a resumed run), without counting those toward the rate."""
@@ -74,7 +75,9 @@ def progress(
         _active.append(display)
     task = display.add_task(description, total=total, completed=completed, info="", unit=unit, resumed_at=completed)
 
-    def advance(n: int = 1, info: str | None = None) -> None:
+    def advance(n: int = 1, info: str | None = None, total: int | None = None) -> None:
+        if total is not None:
+            display.update(task, total=total)
         if info is None:
             display.advance(task, n)
         else:

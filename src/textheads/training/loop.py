@@ -199,6 +199,8 @@ class Trainer:
             self.model.encoder.eval()  # no dropout on features the encoder will not learn from
         window: list[dict[str, float]] = []
         schedule = schedule_of(scheduler)
+        replan_after_evaluation = False
+        self._plan_mark = (state.global_step, state.elapsed_seconds)
 
         def checkpoint() -> None:
             if self.is_main:
@@ -223,13 +225,16 @@ class Trainer:
                         means = {key: float(np.mean([p[key] for p in window])) for key in window[0]}
                         self._log({"step": state.global_step, "epoch": self._epochs_done(state), **means, "lr": scheduler.get_last_lr()[0]}, learning_rates(optimizer))
                         window.clear()
-                    if budget is not None and (state.global_step == self._calibration_steps() or state.batch_in_epoch == 1):
-                        # Re-plan after the first timed steps, then once an epoch (evaluations cost time too).
+                    if budget is not None and (state.global_step == self._calibration_steps() or replan_after_evaluation):
+                        # Re-plan after the first timed steps, then after each evaluation (they cost time too).
+                        replan_after_evaluation = False
                         self._plan_to_budget(schedule, state, budget)
+                        advance(0, total=schedule.total_steps)
                     out_of_time = budget is not None and state.elapsed_seconds >= budget
                     finished = state.global_step >= schedule.total_steps or out_of_time
                     if finished or (eval_every and state.global_step % eval_every == 0):
                         self._evaluate_and_checkpoint(state, checkpoint)
+                        replan_after_evaluation = True
                     elif save_every and state.global_step % save_every == 0:
                         checkpoint()
                     if out_of_time:
@@ -242,6 +247,7 @@ class Trainer:
                     state.batch_in_epoch = 0
                     if not eval_every and state.global_step < schedule.total_steps:
                         self._evaluate_and_checkpoint(state, checkpoint)
+                        replan_after_evaluation = True
 
     def _epochs_done(self, state: TrainerState) -> float:
         """Epochs completed, as a fraction (1.0 at the end of the first)."""
@@ -252,16 +258,31 @@ class Trainer:
         return max(5, min(50, self.total_steps // 20))
 
     def _plan_to_budget(self, schedule: LinearSchedule, state: TrainerState, budget: float) -> None:
-        """Shorten the schedule so that it ends (decayed to 0) within the time budget.
+        """Re-plan the schedule to end (decayed to 0) within the time budget: shorter when steps
+        are slower than planned, longer (up to the configured epochs or `max_steps`; without
+        either, as long as the budget allows) when they are faster.
 
-        Seconds per step are measured so far, evaluations included; 5 % of the
-        budget is kept for the last evaluation and save.
+        Seconds per step are measured over the steps since the previous plan, evaluations
+        included, so that slow first steps (warm-up of caches and allocators) do not set the
+        pace for the whole run; 5 % of the budget is kept for the last evaluation and save.
         """
-        per_step = state.elapsed_seconds / max(1, state.global_step)
-        affordable = state.global_step + int((0.95 * budget - state.elapsed_seconds) / per_step)
-        if affordable < schedule.total_steps:
-            schedule.replan(max(state.global_step + 1, affordable))
+        mark_step, mark_seconds = self._plan_mark
+        if state.global_step <= mark_step:
+            return
+        per_step = (state.elapsed_seconds - mark_seconds) / (state.global_step - mark_step)
+        self._plan_mark = (state.global_step, state.elapsed_seconds)
+        affordable = state.global_step + int((0.95 * budget - state.elapsed_seconds) / max(per_step, 1e-9))
+        planned = max(state.global_step + 1, min(affordable, self._most_steps()))
+        if planned != schedule.total_steps:
+            schedule.replan(planned)
             self.echo(f"train.max_time={self.settings.max_time}: planning {schedule.total_steps} steps ({per_step:.2f} s a step)")
+
+    def _most_steps(self) -> int:
+        """The longest schedule a `max_time` budget may plan: the configured `max_steps` or
+        `epochs`; without either, the budget alone decides (early stopping may end it sooner)."""
+        if self.settings.max_steps or self.settings.epochs is not None:
+            return self.total_steps
+        return 1_000 * self.steps_per_epoch
 
     # -- evaluation, best model, checkpoints -------------------------------------
 

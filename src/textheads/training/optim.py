@@ -92,8 +92,10 @@ class LinearSchedule:
         self.warmup_steps = math.ceil(total_steps * warmup_ratio)
 
     def replan(self, total_steps: int) -> None:
+        """End the decay at `total_steps` instead. The warm-up never grows: a plan made longer
+        part-way through must not send a warmed-up learning rate back down its ramp."""
         self.total_steps = max(1, total_steps)
-        self.warmup_steps = math.ceil(self.total_steps * self.warmup_ratio)
+        self.warmup_steps = min(self.warmup_steps, math.ceil(self.total_steps * self.warmup_ratio))
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
