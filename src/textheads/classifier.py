@@ -40,8 +40,8 @@ from textheads.specs import HeadSpec
 from textheads.thresholds import tuned_spec
 from textheads.training import TrainResult, distributed
 from textheads.training.checkpoint import seed_everything
-from textheads.training.run import run_folder, train_model
-from textheads.training.run_folder import data_digest
+from textheads.training.run import train_model
+from textheads.training.run_folder import data_digest, open_run_folder
 from textheads.training.run_log import RunLog, check_tracker_folders, check_trackers, thresholds_record
 
 
@@ -152,7 +152,7 @@ class TextClassifier:
         # Kept to check int8 exports against the fp32 model (textheads.export.quantize).
         self.sample_texts_ = choose_sample((validation_data if validation_data is not None else train_data).texts, config.train.seed)
         try:
-            with run_folder(output_dir, run_config, digests, resume=resume, overwrite=overwrite, echo=echo):
+            with open_run_folder(output_dir, run_config, digests, resume=resume, overwrite=overwrite, echo=echo):
                 self._train(model, tokenizer, run_config, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo)
         finally:
             if temporary:

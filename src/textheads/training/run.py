@@ -1,6 +1,6 @@
-"""The one entry point of training: the run folder, then fine-tuning or the frozen-encoder path.
+"""The one entry point of training, for fine-tuning and the frozen-encoder path alike.
 
-`TextClassifier.fit` calls `run_folder` and `train_model`; both work the same
+`TextClassifier.fit` calls `open_run_folder` and `train_model`; both work the same
 whether one process runs or several were started by `accelerate launch` or
 `torchrun`: the main process claims and writes the folder, the others train
 beside it (fine-tuning) or wait for it (the frozen path, which runs in the
@@ -9,8 +9,7 @@ main process only: its heads train in seconds on cached vectors).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from textheads.training import distributed
 from textheads.training.best_model import read_validation_metrics
 from textheads.training.frozen import FrozenHeadsTrainer, ignored_settings
 from textheads.training.loop import Trainer, TrainResult
-from textheads.training.run_folder import open_run_folder
 from textheads.training.run_log import RunLog
 
 
@@ -40,27 +38,6 @@ class TrainOutcome:
 def uses_frozen_path(model: TextHeadsModel, config: RunConfig) -> bool:
     """The frozen-encoder fast path: the encoder is frozen and no head reads token states."""
     return config.train.freeze == "encoder" and not model.reads_tokens
-
-
-@contextlib.contextmanager
-def run_folder(
-    output_dir: Path,
-    config: RunConfig,
-    digests: dict[str, str],
-    *,
-    resume: bool,
-    overwrite: bool,
-    echo: Callable[[str], None] = print,
-) -> Iterator[None]:
-    """`open_run_folder` in the main process; the other processes wait until it holds the
-    folder (they neither lock nor check it: the main process does, for the run)."""
-    if distributed.is_main_process():
-        with open_run_folder(output_dir, config, digests, resume=resume, overwrite=overwrite, echo=echo):
-            distributed.wait_for_everyone()
-            yield
-    else:
-        distributed.wait_for_everyone()
-        yield
 
 
 def train_model(

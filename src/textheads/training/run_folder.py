@@ -34,6 +34,7 @@ from textheads.ownership import (
     run_lock,
 )
 from textheads.saving import remove_partial_saves
+from textheads.training import distributed
 from textheads.training.checkpoint import latest_checkpoint, remove_partial_checkpoints
 
 _WHERE = "--output-dir (output_dir in the config)"
@@ -131,7 +132,14 @@ def open_run_folder(
     earlier run's model or checkpoints unless `resume` (continue it: only with
     the same settings and data, and only from a checkpoint) or `overwrite`
     (delete that run's own files first); a folder another run holds.
+
+    Under a launcher only the main process checks, locks and marks the folder, for the
+    run; the other processes wait until it holds it.
     """
+    if not distributed.is_main_process():
+        distributed.wait_for_everyone()
+        yield
+        return
     if resume and overwrite:
         raise ConfigError("--resume continues the run in output_dir and --overwrite replaces it: choose one")
     refuse_foreign_folder(output_dir, option=_WHERE)
@@ -161,4 +169,5 @@ def open_run_folder(
         else:
             remove_run(output_dir)  # leftovers of a run that ended before its first checkpoint
         claim_folder(output_dir, "train", data=digests)
+        distributed.wait_for_everyone()
         yield
