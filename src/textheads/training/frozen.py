@@ -129,7 +129,8 @@ class FrozenHeadsTrainer:
         echo: Callable[[str], None] = print,
         run_log: RunLog | None = None,
     ) -> None:
-        from textheads.training.loop import resolve_device, resolve_precision
+        from textheads.inference.device import resolve_device
+        from textheads.training.loop import resolve_precision
 
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.settings = config.train

@@ -62,13 +62,6 @@ class TrainResult:
     """Wall time of the training loop (evaluations and saves included)."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` → the first CUDA GPU when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def resolve_precision(name: str, device: torch.device) -> str:
     """`auto` → `bf16` where `device` computes bfloat16 natively, else `fp32`.
 
