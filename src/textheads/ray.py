@@ -24,13 +24,9 @@ class Predictor:
     """A Ray Data actor: loads the model once, then adds the head columns to each batch."""
 
     def __init__(self, model: str, text_column: str, batch_size: int, threads: int | None, on_empty: OnEmpty, prefix: str) -> None:
-        import torch
-
         from textheads.inference.columns import load_cached
 
-        if threads:
-            torch.set_num_threads(threads)
-        self.clf = load_cached(model, threads)
+        self.clf = load_cached(model, threads)  # loading caps the threads (PyTorch's, or ONNX Runtime's)
         self.text_column, self.batch_size, self.on_empty, self.prefix = text_column, batch_size, on_empty, prefix
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -65,7 +61,7 @@ def predict(
 
     `model` is a model directory or an ONNX export; it must be readable at the same path on
     every node. It is loaded once here to check it, then once per actor: `concurrency`
-    actors of `num_cpus` CPUs each, running `threads` PyTorch threads. Each actor call gets
+    actors of `num_cpus` CPUs each, running `threads` model threads (PyTorch's or ONNX Runtime's). Each actor call gets
     `rows_per_call` rows, sorted by length and predicted `batch_size` at a time.
 
     Rows keep their columns (so an id column stays with its row); their order is Ray

@@ -44,7 +44,7 @@ def predict(
     every executor (a shared file system, or copied to each node). It is loaded once on the
     driver to check it and learn its heads, then once per executor Python process. Texts
     are predicted `batch_size` at a time, sorted by length inside each Arrow batch
-    (`spark.sql.execution.arrow.maxRecordsPerBatch` rows). `threads` sets PyTorch's threads
+    (`spark.sql.execution.arrow.maxRecordsPerBatch` rows). `threads` caps the model's threads (PyTorch's or ONNX Runtime's)
     in each executor process (cores per executor / concurrent tasks is a good start).
 
     A null or blank text fails the job with a `DataError` naming the column (in Spark's
@@ -87,13 +87,9 @@ def _udf_body(path: str, column: str, batch_size: int, threads: int | None, on_e
     import pandas as pd
 
     def predict_heads(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
-        import torch
-
         from textheads.inference.columns import load_cached, predict_columns
 
-        if threads:
-            torch.set_num_threads(threads)
-        clf = load_cached(path, threads)
+        clf = load_cached(path, threads)  # loading caps the threads (PyTorch's, or ONNX Runtime's)
         for texts in batches:
             values = [text if isinstance(text, str) else None for text in texts.tolist()]  # pandas gives NaN or NA for null
             columns = predict_columns(clf, values, column=column, batch_size=batch_size, on_empty=on_empty)
