@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import three_head_config
+from conftest import train_toy_model
 from textheads import TextClassifier
-from textheads.config import build_config
 from textheads.inference.batching import collate_rows
 from textheads.inference.predict import predict_outputs
 from textheads.serving.batcher import ContinuousBatcher
@@ -20,13 +19,7 @@ TEXTS = ["python", "oven pasta salt garlic soup with many more words", "sleep we
 
 @pytest.fixture(scope="module")
 def classifier(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> TextClassifier:
-    from conftest import make_rows, write_jsonl
-
-    root = tmp_path_factory.mktemp("batcher")
-    files = {"train": write_jsonl(root / "train.jsonl", make_rows(48, seed=1)), "validation": write_jsonl(root / "dev.jsonl", make_rows(12, seed=2))}
-    files["test"] = files["validation"]
-    raw = three_head_config(tiny_encoder_dir, files, root / "model", epochs=1)
-    return TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=lambda _: None)
+    return train_toy_model(tiny_encoder_dir, tmp_path_factory.mktemp("batcher"), rows=48, validation_rows=12, epochs=1)
 
 
 class Recording:

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_rows, three_head_config, write_jsonl
+from conftest import train_toy_model
 from textheads import DeviceError, TextClassifier
 from textheads.cli import main
-from textheads.config import build_config
 from textheads.errors import ConfigError
 from textheads.inference.backends import onnx_providers
 from textheads.inference.device import check_device_name, resolve_device, resolve_precision
@@ -27,9 +26,7 @@ NO_CUDA = not torch.cuda.is_available()
 @pytest.fixture(scope="module")
 def model_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("device")
-    files = {"train": write_jsonl(root / "train.jsonl", make_rows(64, seed=1)), "validation": write_jsonl(root / "dev.jsonl", make_rows(24, seed=2))}
-    files["test"] = files["validation"]
-    TextClassifier.from_config(build_config(three_head_config(tiny_encoder_dir, files, root / "model", epochs=1))).fit(show_progress=False, echo=lambda _: None)
+    train_toy_model(tiny_encoder_dir, root, rows=64, validation_rows=24, epochs=1)
     return root / "model"
 
 

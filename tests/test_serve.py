@@ -24,9 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import three_head_config
+from conftest import train_toy_model
 from textheads import TextClassifier
-from textheads.config import build_config
 
 TEXTS = ["python code bug", "oven pasta salt garlic soup", "sleep", "中文 学习", "doctor stretch water exercise rest " * 3]
 KEY = "s3cret"
@@ -35,13 +34,8 @@ BODY_LIMIT = 60_000
 
 @pytest.fixture(scope="module")
 def model_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from conftest import make_rows, write_jsonl
-
     root = tmp_path_factory.mktemp("served")
-    files = {"train": write_jsonl(root / "train.jsonl", make_rows(96, seed=1)), "validation": write_jsonl(root / "dev.jsonl", make_rows(30, seed=2))}
-    files["test"] = files["validation"]
-    raw = three_head_config(tiny_encoder_dir, files, root / "model", epochs=2)
-    TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=lambda _: None)
+    train_toy_model(tiny_encoder_dir, root, epochs=2)
     return root / "model"
 
 
