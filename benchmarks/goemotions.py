@@ -178,7 +178,7 @@ def part_throughput(args: argparse.Namespace) -> None:
     )
 
     from textheads.encoder import default_encoder_path
-    from textheads.training.loop import resolve_precision
+    from textheads.training.loop import training_precision
 
     texts, y, labels = load_split("train")
     n = args.examples
@@ -216,7 +216,7 @@ def part_throughput(args: argparse.Namespace) -> None:
             "ratio_to_baseline": old_fp32 / loop_seconds,
             "ratio_bf16_to_baseline": old_bf16 / bf16_seconds,
         }
-    default = resolve_precision("auto", torch.device("cpu"))
+    default = training_precision("auto", torch.device("cpu"))
     save(
         "goemotions-throughput",
         {

@@ -13,7 +13,7 @@ import torch
 from conftest import three_head_config
 from textheads import TextClassifier
 from textheads.config import build_config
-from textheads.training.loop import resolve_precision
+from textheads.training.loop import training_precision
 from textheads.training.optim import LinearSchedule, build_optimizer
 
 QUIET = {"show_progress": False}
@@ -199,13 +199,13 @@ def test_device_must_be_known() -> None:
 
 def test_precision_auto_means_native_bf16_only() -> None:
     cpu = torch.device("cpu")
-    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    assert training_precision("fp32", cpu) == "fp32" and training_precision("bf16", cpu) == "bf16"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         flags = set(cpuinfo.read_text().split())
         native = "avx512_bf16" in flags or "amx_bf16" in flags
-        assert resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
-    assert resolve_precision("auto", torch.device("meta")) == "fp32"
+        assert training_precision("auto", cpu) == ("bf16" if native else "fp32")
+    assert training_precision("auto", torch.device("meta")) == "fp32"
 
 
 def test_train_log_says_which_precision_ran(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from textheads.inference.batching import Tokenized, run_in_batches, tokenize
 from textheads.model import TextHeadsModel
 from textheads.specs import HeadSpec
 
-__all__ = ["Predictions", "decide", "empty_outputs", "pad_id", "predict_outputs", "require_finite", "run_heads", "to_records", "to_user_outputs"]
+__all__ = ["Predictions", "empty_outputs", "pad_id", "predict_outputs", "require_finite", "run_heads", "to_records", "to_user_outputs"]
 
 
 @dataclass

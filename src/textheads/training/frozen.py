@@ -130,11 +130,11 @@ class FrozenHeadsTrainer:
         run_log: RunLog | None = None,
     ) -> None:
         from textheads.inference.device import resolve_device
-        from textheads.training.loop import resolve_precision
+        from textheads.training.loop import training_precision
 
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.settings = config.train
-        self.precision = resolve_precision(self.settings.precision, torch.device("cpu"))  # heads train on the CPU
+        self.precision = training_precision(self.settings.precision, torch.device("cpu"))  # heads train on the CPU
         self.output_dir = Path(config.output_dir or ".")
         self.echo, self.show_progress = echo, show_progress
         self.validation_data = validation_data

@@ -62,8 +62,9 @@ class TrainResult:
     """Wall time of the training loop (evaluations and saves included)."""
 
 
-def resolve_precision(name: str, device: torch.device) -> str:
-    """`auto` → `bf16` where `device` computes bfloat16 natively, else `fp32`.
+def training_precision(name: str, device: torch.device) -> str:
+    """`train.precision` on `device`: `auto` → `bf16` where `device` computes bfloat16
+    natively, else `fp32` (inference's `auto` differs: see `textheads.inference.device`).
 
     On a CPU without native bf16, autocast emulates it and runs slower than fp32."""
     if name != "auto":
@@ -118,7 +119,7 @@ class Trainer:
         self.total_steps = self.settings.max_steps or math.ceil(epochs * self.steps_per_epoch)
         self.log = run_log or RunLog(self.output_dir)  # writes in the main process only
         self.device = self.accelerator.device
-        self.precision = resolve_precision(self.settings.precision, self.device)
+        self.precision = training_precision(self.settings.precision, self.device)
         self.tracker = BestModelTracker(self.settings.metric, self.settings.early_stopping_patience, log=self._log, echo=self.echo)
         model.to(self.device)
 
