@@ -86,8 +86,9 @@ class TrainSection(StrictModel):
     max_steps: int | None = Field(default=None, gt=0)
     """Stop after this many optimiser steps (overrides `epochs` for the schedule)."""
     batch_size: int = Field(default=32, ge=1)
-    """Texts per optimiser step (512 by default when the encoder is frozen), whatever the number of processes and accumulation steps (each
-    process computes batch_size / (processes x gradient_accumulation_steps) at a time)."""
+    """Texts per optimiser step (512 by default when the encoder is frozen), whatever the number
+    of processes and accumulation steps (each process computes batch_size / (processes x
+    gradient_accumulation_steps) at a time)."""
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     """Split each batch into this many micro-batches run one after the other, gradients
     accumulated: the same update as the whole batch, in a fraction of the memory."""

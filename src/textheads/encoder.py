@@ -123,7 +123,7 @@ def pooled_layer_count(pool_layers: int | str, encoder: PreTrainedModel, name: s
     returns (its embeddings and each layer); a count beyond them is a `ConfigError`."""
     layers = getattr(encoder.config, "num_hidden_layers", None)
     if not isinstance(layers, int):
-        if pool_layers == "all" or pool_layers != 1:
+        if pool_layers != 1:
             raise ConfigError(f"model.pool_layers: cannot tell how many hidden states encoder {name!r} has; set model.pool_layers: 1")
         return 1
     states = layers + 1
