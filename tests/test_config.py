@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from textheads import TextClassifier
 from textheads.config import (
     RunConfig,
+    TrainSection,
     apply_overrides,
     build_config,
     dump_config,
@@ -134,6 +136,42 @@ def test_head_type_defaults_to_convolutions_for_classification_on_a_fine_tuned_e
     assert HeadSpec(name="h", kind="multilabel").reads_tokens is False  # unset outside a run config: pooled
 
 
+FINE_TUNING_DEFAULTS = {"pool_layers": 1, "hidden_sizes": [], "dropout": 0.1, "epochs": None, "batch_size": 32, "head_learning_rate": 2e-3}
+FROZEN_DEFAULTS = {"pool_layers": "all", "hidden_sizes": [512], "dropout": 0.3, "epochs": 8, "batch_size": 512, "head_learning_rate": 1e-3}
+
+
+def _defaults_seen(config: RunConfig) -> list[dict[str, Any]]:
+    """The encoder-dependent settings of each head, with the model's and the train section's."""
+    shared = {"pool_layers": config.model.pool_layers, **{k: getattr(config.train, k) for k in ("epochs", "batch_size", "head_learning_rate")}}
+    return [{**shared, "hidden_sizes": spec.hidden_sizes, "dropout": spec.dropout} for spec in config.heads.values()]
+
+
+@pytest.mark.parametrize(("freeze", "expected"), [("encoder", FROZEN_DEFAULTS), ("none", FINE_TUNING_DEFAULTS), (2, FINE_TUNING_DEFAULTS)])
+def test_a_frozen_encoder_has_the_best_frozen_set_up_as_defaults(freeze: str | int, expected: dict) -> None:
+    heads = {"tags": {"kind": "multilabel"}, "level": {"kind": "multiclass"}, "score": {"kind": "regression"}}
+    config = build_config({"heads": heads, "train": {"freeze": freeze}})
+    assert _defaults_seen(config) == [expected] * 3
+    assert build_config(yaml.safe_load(dump_config(config))) == config  # stored as used
+    # The Python API fills them the same way, from dicts or from spec and section objects.
+    clf = TextClassifier({"tags": HeadSpec(name="tags", kind="multilabel")}, train=TrainSection(freeze=freeze))
+    assert _defaults_seen(clf.config) == [expected]
+
+
+def test_values_given_win_over_the_frozen_defaults() -> None:
+    given = {"pool_layers": 1, "hidden_sizes": [], "dropout": 0.1, "epochs": 3, "batch_size": 32, "head_learning_rate": 2e-3}
+    config = build_config(
+        {
+            "model": {"pool_layers": 1},
+            "heads": {"tags": {"kind": "multilabel", "hidden_sizes": [], "dropout": 0.1}, "level": {"kind": "multiclass", "hidden_sizes": [64]}},
+            "train": {"freeze": "encoder", "epochs": 3, "batch_size": 32, "head_learning_rate": 2e-3},
+        }
+    )
+    assert _defaults_seen(config) == [given, {**given, "hidden_sizes": [64], "dropout": 0.3}]
+    # A step budget, not the default epochs, decides a frozen run that sets max_steps.
+    config = build_config({"heads": {"tags": {"kind": "multilabel"}}, "train": {"freeze": "encoder", "max_steps": 10}})
+    assert config.train.epochs is None and config.train.batch_size == 512
+
+
 def test_minimal_config_fills_every_section() -> None:
     config = build_config({"heads": {"level": {"kind": "multiclass"}}})
     assert config.model.encoder == "default" and config.model.pooling == "mean"
@@ -229,6 +267,8 @@ BAD_KEYS = [
         "expected a duration such as '90s', '45m' or '1.5h'; got 'soon'",
     ),
     ("model.pooling", "median", "model.pooling", "Input should be 'mean', 'cls', 'max' or 'mean_max'; got 'median'"),
+    ("model.pool_layers", 0, "model.pool_layers", "pool_layers must be a layer count from 1 to 64 or 'all'; got 0"),
+    ("model.pool_layers", "every", "model.pool_layers", "pool_layers must be a layer count from 1 to 64 or 'all'; got 'every'"),
     ("model.max_length", 4, "model.max_length", "Input should be greater than or equal to 8"),
     ("data.text", [], "data.text", "give at least one text column"),
     ("heads.topics.threshold", 1.5, "heads.topics.threshold", "threshold must be between 0 and 1; got 1.5"),

@@ -86,6 +86,7 @@ def test_frozen_thresholds_are_tuned_on_the_cached_validation_vectors(tiny_encod
     from textheads.thresholds import tuned_spec
 
     raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", freeze="encoder", epochs=1, cache_dir=str(tmp_path / "c"))
+    raw["heads"]["topics"]["hidden_sizes"] = []  # a linear head: its tuned thresholds move off 0.5 here, the default MLP's do not
     clf = _fit(raw)
     spec = clf.heads_["topics"]
     # The same tuning on predictions made from the text by the saved model.
@@ -217,3 +218,45 @@ def test_train_log_says_which_precision_ran(tiny_encoder_dir: Path, data_files: 
     _fit(raw)
     log = [json.loads(line) for line in (tmp_path / "f" / "train_log.jsonl").read_text().splitlines()]
     assert log[0] == {"event": "start", "step": 0, "total_steps": 2, "device": "cpu", "precision": "bf16"}
+
+
+def test_a_frozen_run_trains_and_records_the_frozen_defaults(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    import yaml
+
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", freeze="encoder", cache_dir=str(tmp_path / "c"))
+    for key in ("epochs", "batch_size", "head_learning_rate"):
+        del raw["train"][key]
+    clf = _fit(raw)
+    saved = yaml.safe_load((tmp_path / "m" / "training_config.yaml").read_text())
+    assert saved["model"]["pool_layers"] == 3  # all of the tiny BERT's hidden states: embeddings and 2 layers
+    assert [(h["hidden_sizes"], h["dropout"]) for h in saved["heads"].values()] == [([512], 0.3)] * 3
+    assert (saved["train"]["epochs"], saved["train"]["batch_size"], saved["train"]["head_learning_rate"]) == (8, 512, 1e-3)
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["pool_layers"] == 3
+    start = json.loads((tmp_path / "m" / "train_log.jsonl").read_text().splitlines()[0])
+    assert start["total_steps"] == 8  # 96 rows at 512 a batch: one step an epoch
+    assert clf.model_ is not None and clf.model_.heads["topics"].layers[1].weight.shape == (512, 32 * 3)
+
+
+def test_pool_layers_beyond_the_encoders_hidden_states_fails_before_training(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    from textheads.errors import ConfigError
+
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", freeze="encoder")
+    raw["model"]["pool_layers"] = 4
+    with pytest.raises(ConfigError, match=r"model.pool_layers: 4 is more hidden states than encoder .* has \(3: its embeddings and 2 layers\); set model.pool_layers to 3 or less, or to all"):
+        _fit(raw)
+    assert not (tmp_path / "m").exists()
+
+
+def test_evaluating_a_frozen_fit_reads_the_texts_from_the_embedding_cache(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    cache = tmp_path / "c"
+    clf = _fit(three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", freeze="encoder", epochs=2, cache_dir=str(cache)))
+    shards = set(cache.glob("embeddings/*/*.safetensors"))
+    metrics = clf.evaluate(data_files["test"])
+    after = set(cache.glob("embeddings/*/*.safetensors"))
+    assert len(after - shards) == 1  # the test texts, encoded once and cached
+    assert clf.evaluate(data_files["test"]) == metrics
+    assert set(cache.glob("embeddings/*/*.safetensors")) == after  # read back, not encoded again
+    # The same metrics as the saved model gives, encoding the texts itself.
+    from_text = TextClassifier.load(tmp_path / "m").evaluate(data_files["test"])
+    assert from_text["topics"]["macro_f1"] == pytest.approx(metrics["topics"]["macro_f1"])
+    assert from_text["score"]["mae"] == pytest.approx(metrics["score"]["mae"], abs=1e-5)

@@ -32,7 +32,7 @@ from textheads.inference.resumable import input_identity, model_identity, resuma
 from textheads.io import write_text_atomic
 from textheads.losses import resolve_auto_weights
 from textheads.model import TextHeadsModel, build_model
-from textheads.model_config import run_config_for
+from textheads.model_config import run_config_for, used_run_config
 from textheads.ownership import check_output_file
 from textheads.progress import progress
 from textheads.saving import load_model_dir, save_model_dir
@@ -73,10 +73,11 @@ class TextClassifier:
         output_dir: str | Path | None = None,
     ) -> None:
         raw_heads = {
-            name: spec.model_dump(exclude={"name"}) if isinstance(spec, HeadSpec) else dict(spec)
+            # Only what was set: a default that depends on the encoder being frozen is filled below.
+            name: spec.model_dump(exclude={"name"}, exclude_unset=True) if isinstance(spec, HeadSpec) else dict(spec)
             for name, spec in heads.items()
         }
-        raw_train = train.model_dump() if isinstance(train, TrainSection) else dict(train or {})
+        raw_train = train.model_dump(exclude_unset=True) if isinstance(train, TrainSection) else dict(train or {})
         self.config = build_config(
             {
                 "model": {"encoder": encoder, "pooling": pooling, "max_length": max_length},
@@ -93,13 +94,15 @@ class TextClassifier:
         self.train_result_: TrainResult | None = None
         self.sample_texts_: list[str] | None = None
         """Up to 512 validation texts kept from `fit` (or a loaded model), to check int8 exports on."""
+        self._embedding_cache: Path | None = None
+        """After `fit` on the frozen path: where its pooled vectors are cached, for `evaluate`."""
 
     @classmethod
     def from_config(cls, config: RunConfig) -> TextClassifier:
         """A classifier for a validated run config (as read by `load_config`)."""
         clf = cls.__new__(cls)
         clf.config, clf.model_, clf.backend_, clf.tokenizer_, clf.train_result_ = config, None, None, None, None
-        clf.sample_texts_ = None
+        clf.sample_texts_, clf._embedding_cache = None, None
         return clf
 
     # -- training ---------------------------------------------------------------
@@ -143,6 +146,7 @@ class TextClassifier:
         run_config = config.model_copy(update={"heads": {s.name: s for s in specs}})
         seed_everything(config.train.seed)  # before the heads are initialised
         model, tokenizer = build_model(run_config, specs, train_data)  # config errors before any file is written
+        run_config = used_run_config(run_config, model.config)
         temporary = config.output_dir is None
         if temporary and distributed.num_processes() > 1:
             raise ConfigError("training in several processes needs an output_dir that they share (--output-dir)")
@@ -181,6 +185,7 @@ class TextClassifier:
         with RunLog(output_dir, run_config.train.report_to, run_config) as run_log:
             outcome = train_model(model, tokenizer, run_config, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo, run_log=run_log)
             self.train_result_ = outcome.result
+            self._embedding_cache = outcome.embedding_cache
             if main:
                 self.model_, self.tokenizer_ = load_model_dir(output_dir)
                 self.backend_ = TorchBackend(self.model_)
@@ -260,8 +265,14 @@ class TextClassifier:
         """Metrics per head on a labelled file or list of records (see docs/metrics)."""
         backend, tokenizer = self._fitted()
         labelled, _ = self._load(data, list(backend.specs.values()), split="test")
-        predictions = predict_outputs(backend, tokenizer, labelled.texts, batch_size=batch_size, show_progress=show_progress)
-        return evaluate_outputs(backend.specs, predictions.outputs, labelled)
+        if self._embedding_cache is not None and self.model_ is not None:
+            # Fitted on a frozen encoder: the texts it has seen (a second run's test file) are not encoded again.
+            from textheads.training.frozen import cached_predictions
+
+            outputs = cached_predictions(self.model_, tokenizer, labelled.texts, cache_dir=self._embedding_cache, show_progress=show_progress)
+        else:
+            outputs = predict_outputs(backend, tokenizer, labelled.texts, batch_size=batch_size, show_progress=show_progress).outputs
+        return evaluate_outputs(backend.specs, outputs, labelled)
 
     def predict_records(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> list[dict[str, Any]]:
         """One JSON-ready record per text: every head's probabilities (or value) and decision,

@@ -20,6 +20,16 @@ TRACKERS = ("tensorboard", "mlflow")
 """The experiment trackers `train.report_to` may name."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
+FROZEN_MODEL_DEFAULTS: dict[str, Any] = {"pool_layers": "all"}
+"""`model` settings that change their default when the encoder is frozen (`train.freeze:
+encoder`): the best frozen set-up measured on GoEmotions (docs/benchmarks.md). A
+frozen encoder's lower layers keep more of the words themselves, and nothing
+fine-tunes the top layer to the task, so every hidden state is pooled."""
+FROZEN_TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 8, "batch_size": 512, "head_learning_rate": 1e-3}
+"""`train` settings that change their default when the encoder is frozen: the heads
+train on cached vectors, where large batches cost little and 8 epochs at 1e-3 beat
+40 at batch 32 (docs/benchmarks.md)."""
+
 
 class ModelSection(StrictModel):
     """Which encoder, how to pool its token states, how many tokens to read."""
@@ -27,10 +37,19 @@ class ModelSection(StrictModel):
     encoder: str = "default"
     """A Hugging Face model id, a local directory, or `default` (all-MiniLM-L6-v2, bundled)."""
     pooling: Literal["mean", "cls", "max", "mean_max"] = "mean"
-    pool_layers: int = Field(default=1, ge=1, le=64)
+    pool_layers: int | Literal["all"] = 1
     """Pool each of the top k hidden states (the last being the encoder's output) and
-    concatenate them: lower layers keep more of the words themselves."""
+    concatenate them: lower layers keep more of the words themselves. `all`: every
+    hidden state, the embeddings included (the default when the encoder is frozen)."""
     max_length: int = Field(default=128, ge=8, le=8192)
+
+    @field_validator("pool_layers", mode="before")
+    @classmethod
+    def _layer_count_or_all(cls, value: Any) -> Any:
+        # One message for the union (pydantic would give one per member).
+        if value != "all" and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64):
+            raise ValueError(f"pool_layers must be a layer count from 1 to 64 or 'all'; got {value!r}")
+        return value
 
 
 class DataSection(StrictModel):
@@ -62,20 +81,21 @@ class TrainSection(StrictModel):
     """Optimisation, evaluation and checkpointing."""
 
     epochs: float | None = Field(default=None, gt=0)
-    """Passes over the training data: 3 by default, 40 when the encoder is frozen
-    (the heads then train on cached vectors, an epoch taking a fraction of a second)."""
+    """Passes over the training data: 3 by default (with `max_time` alone: as many as the
+    budget allows), 8 when the encoder is frozen (set then unless `max_steps` is)."""
     max_steps: int | None = Field(default=None, gt=0)
     """Stop after this many optimiser steps (overrides `epochs` for the schedule)."""
     batch_size: int = Field(default=32, ge=1)
-    """Texts per optimiser step, whatever the number of processes and accumulation steps (each
-    process computes batch_size / (processes x gradient_accumulation_steps) at a time)."""
+    """Texts per optimiser step (512 by default when the encoder is frozen), whatever the number
+    of processes and accumulation steps (each process computes batch_size / (processes x
+    gradient_accumulation_steps) at a time)."""
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     """Split each batch into this many micro-batches run one after the other, gradients
     accumulated: the same update as the whole batch, in a fraction of the memory."""
     learning_rate: float = Field(default=8e-5, gt=0)
     """Learning rate of the encoder."""
     head_learning_rate: float = Field(default=2e-3, gt=0)
-    """Learning rate of the freshly initialised heads."""
+    """Learning rate of the freshly initialised heads (1e-3 by default when the encoder is frozen)."""
     layer_lr_decay: float = Field(default=1.0, gt=0, le=1)
     """Layer-wise learning-rate decay: each encoder layer learns at this factor times the
     rate of the layer above it (1 = the same rate everywhere)."""
@@ -117,6 +137,15 @@ class TrainSection(StrictModel):
     thresholds and this config: any of `tensorboard` (event files under
     `output_dir/tensorboard/`) and `mlflow` (`MLFLOW_TRACKING_URI`, else a SQLite store,
     `output_dir/mlflow.db`). Default: none (`train_log.jsonl` only)."""
+
+    @model_validator(mode="after")
+    def _frozen_defaults(self) -> TrainSection:
+        # Only settings left unset change: a value the user gave always stands.
+        if self.freeze == "encoder":
+            for name, value in FROZEN_TRAIN_DEFAULTS.items():
+                if name not in self.model_fields_set and not (name == "epochs" and self.max_steps is not None):
+                    object.__setattr__(self, name, value)  # assignment would run the validators again
+        return self
 
     @field_validator("freeze")
     @classmethod
@@ -190,10 +219,14 @@ class RunConfig(StrictModel):
         return heads
 
     @model_validator(mode="after")
-    def _default_head_types(self) -> RunConfig:
+    def _defaults_for_the_encoder(self) -> RunConfig:
+        """Fill what depends on whether the encoder is frozen: head types and sizes, pooled layers."""
         frozen = self.train.freeze == "encoder"
         heads = {name: spec.with_default_head_type(frozen) for name, spec in self.heads.items()}
         object.__setattr__(self, "heads", heads)  # assignment would run the validators again
+        if frozen:
+            unset = {k: v for k, v in FROZEN_MODEL_DEFAULTS.items() if k not in self.model.model_fields_set}
+            object.__setattr__(self, "model", self.model.model_copy(update=unset))
         return self
 
     @model_validator(mode="after")

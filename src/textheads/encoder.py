@@ -118,6 +118,25 @@ def check_max_length(max_length: int, encoder: PreTrainedModel, tokenizer: PreTr
         )
 
 
+def pooled_layer_count(pool_layers: int | str, encoder: PreTrainedModel, name: str) -> int:
+    """`model.pool_layers` as a number of hidden states: `all` is every one the encoder
+    returns (its embeddings and each layer); a count beyond them is a `ConfigError`."""
+    layers = getattr(encoder.config, "num_hidden_layers", None)
+    if not isinstance(layers, int):
+        if pool_layers != 1:
+            raise ConfigError(f"model.pool_layers: cannot tell how many hidden states encoder {name!r} has; set model.pool_layers: 1")
+        return 1
+    states = layers + 1
+    if pool_layers == "all":
+        return states
+    if int(pool_layers) > states:
+        raise ConfigError(
+            f"model.pool_layers: {pool_layers} is more hidden states than encoder {name!r} has ({states}: its "
+            f"embeddings and {layers} layers); set model.pool_layers to {states} or less, or to all"
+        )
+    return int(pool_layers)
+
+
 def usable_max_length(max_length: int, encoder_config: Mapping[str, Any], where: str) -> int:
     """`max_length` capped at the encoder's position table, with a warning when capped.
 

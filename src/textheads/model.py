@@ -15,7 +15,14 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedToken
 
 from textheads.config import RunConfig
 from textheads.data.dataset import LabelledData, require_labelled_rows
-from textheads.encoder import POOLING_WIDTH, check_max_length, encoder_layers, load_encoder, pool
+from textheads.encoder import (
+    POOLING_WIDTH,
+    check_max_length,
+    encoder_layers,
+    load_encoder,
+    pool,
+    pooled_layer_count,
+)
 from textheads.heads import Head, build_head
 from textheads.model_config import TextHeadsConfig, model_config_for, target_stats
 from textheads.specs import HeadSpec
@@ -159,11 +166,14 @@ def register_auto_classes() -> None:
 
 def build_model(run_config: RunConfig, specs: list[HeadSpec], train_data: LabelledData) -> tuple[TextHeadsModel, PreTrainedTokenizerBase]:
     """A new model for `run_config`: its pretrained encoder, and new heads for `specs`
-    (regression heads standardised with `train_data`'s targets)."""
+    (regression heads standardised with `train_data`'s targets). `model.pool_layers`
+    becomes a number of hidden states here (`used_run_config` gives the run config with it)."""
     # Reading the file found a label for every head; holding out validation rows may
     # have taken a head's last ones (its targets would then have no mean: NaN outputs).
     require_labelled_rows(train_data, specs, after_split=True)
-    encoder, tokenizer = load_encoder(run_config.model.encoder)
-    check_max_length(run_config.model.max_length, encoder, tokenizer, run_config.model.encoder)
-    config = model_config_for(run_config, specs, encoder.config.to_dict(), target_stats(specs, train_data))
+    model = run_config.model
+    encoder, tokenizer = load_encoder(model.encoder)
+    check_max_length(model.max_length, encoder, tokenizer, model.encoder)
+    pool_layers = pooled_layer_count(model.pool_layers, encoder, model.encoder)
+    config = model_config_for(run_config, specs, encoder.config.to_dict(), target_stats(specs, train_data), pool_layers=pool_layers)
     return TextHeadsModel(config, encoder=encoder), tokenizer

@@ -90,20 +90,29 @@ def target_stats(specs: list[HeadSpec], data: LabelledData) -> dict[str, list[fl
     return stats
 
 
-def model_config_for(run_config: RunConfig, specs: list[HeadSpec], encoder_config: dict[str, Any], stats: dict[str, list[float]]) -> TextHeadsConfig:
-    """The saved config of a model trained with `run_config` (its heads as `specs`)."""
+def model_config_for(
+    run_config: RunConfig, specs: list[HeadSpec], encoder_config: dict[str, Any], stats: dict[str, list[float]], *, pool_layers: int
+) -> TextHeadsConfig:
+    """The saved config of a model trained with `run_config` (its heads as `specs`), pooling
+    `pool_layers` hidden states (`model.pool_layers` counted on the encoder)."""
     model = run_config.model
     return TextHeadsConfig(
         encoder=encoder_config,
         encoder_name=model.encoder,
         pooling=model.pooling,
-        pool_layers=model.pool_layers,
+        pool_layers=pool_layers,
         max_text_length=model.max_length,
         head_specs=[spec.model_dump(mode="json") for spec in specs],
         target_stats=stats,
         text_columns=run_config.data.text_columns,
         textheads_version=__version__,
     )
+
+
+def used_run_config(run_config: RunConfig, config: TextHeadsConfig) -> RunConfig:
+    """`run_config` with the model settings as `config` (the model built for it) has them:
+    `pool_layers: all` counted, so the saved run config and the run's log say what was used."""
+    return run_config.model_copy(update={"model": run_config.model.model_copy(update={"pool_layers": config.pool_layers})})
 
 
 def run_config_for(config: TextHeadsConfig, *, max_length: int, output_dir: str | Path | None = None) -> RunConfig:

@@ -6,6 +6,7 @@ config, and is read back unchanged when the model is loaded.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +34,9 @@ RESERVED_HEAD_NAMES = frozenset({"text", "truncated"})
 DEFAULT_CONV_KERNEL_SIZES = [2, 3, 4]
 """Kernel sizes of the convolutional head that classification heads get by default
 when the encoder is fine-tuned (see `HeadSpec.with_default_head_type`)."""
+FROZEN_HEAD_DEFAULTS: dict[str, object] = {"hidden_sizes": [512], "dropout": 0.3}
+"""Head settings that change their default when the encoder is frozen: an MLP on the
+pooled vector, the best frozen set-up measured (see `HeadSpec.with_default_head_type`)."""
 
 
 class StrictModel(BaseModel):
@@ -66,8 +70,10 @@ class HeadSpec(StrictModel):
     weight: float = Field(default=1.0, ge=0.0)
     """This head's weight in the summed loss."""
     hidden_sizes: list[int] = Field(default_factory=list)
-    """Hidden layer sizes of an MLP head; empty means one linear layer."""
+    """Hidden layer sizes of an MLP head; empty means one linear layer. Unset: `[]`, or
+    `[512]` on a frozen encoder, as set by the run config."""
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    """Dropout before each layer of the head. Unset: 0.1, or 0.3 on a frozen encoder."""
     conv_kernel_sizes: list[int] | None = None
     """Non-empty: a convolutional head over the token states (one 1-D convolution per
     kernel size, max-pooled over the text) instead of a head on the pooled vector; `[]`:
@@ -196,17 +202,22 @@ class HeadSpec(StrictModel):
         return bool(self.conv_kernel_sizes)
 
     def with_default_head_type(self, encoder_frozen: bool) -> HeadSpec:
-        """A copy with `conv_kernel_sizes` set when it was left unset: a convolutional
-        head for classification on a fine-tuned encoder, a pooled head otherwise.
+        """A copy with the head type filled where it was left unset: `conv_kernel_sizes`
+        (a convolutional head for classification on a fine-tuned encoder, a pooled head
+        otherwise) and, on a frozen encoder, `FROZEN_HEAD_DEFAULTS` (an MLP).
 
         Convolutions over the token states beat a head on the mean-pooled vector on
         both data sets measured (docs/benchmarks.md); a regression head lost to the
-        pooled one there, and a frozen encoder's fast path needs pooled vectors.
+        pooled one there, and a frozen encoder's fast path needs pooled vectors, where
+        an MLP with more dropout beat one linear layer.
         """
-        if self.conv_kernel_sizes is not None:
-            return self
-        conv = self.kind != "regression" and not encoder_frozen
-        return self.model_copy(update={"conv_kernel_sizes": list(DEFAULT_CONV_KERNEL_SIZES) if conv else []})
+        update: dict[str, object] = {}
+        if self.conv_kernel_sizes is None:
+            conv = self.kind != "regression" and not encoder_frozen
+            update["conv_kernel_sizes"] = list(DEFAULT_CONV_KERNEL_SIZES) if conv else []
+        if encoder_frozen:
+            update.update({k: copy.deepcopy(v) for k, v in FROZEN_HEAD_DEFAULTS.items() if k not in self.model_fields_set})
+        return self.model_copy(update=update) if update else self
 
     @property
     def source_column(self) -> str:

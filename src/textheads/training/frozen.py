@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from textheads.config import RunConfig, TrainSection
+from textheads.config import FROZEN_TRAIN_DEFAULTS, RunConfig, TrainSection
 from textheads.data.dataset import LabelledData
 from textheads.evaluation import evaluate_outputs
 from textheads.heads import Head
@@ -37,7 +37,7 @@ from textheads.training.optim import build_optimizer, build_scheduler
 from textheads.training.run_log import RunLog, learning_rates
 from textheads.training.targets import TargetTensors
 
-FROZEN_DEFAULT_EPOCHS = 40
+FROZEN_DEFAULT_EPOCHS = FROZEN_TRAIN_DEFAULTS["epochs"]
 
 
 def embedding_cache_for(
@@ -97,6 +97,18 @@ def encode_with_cache(
     """Pooled vectors of `texts`, from the disk cache where present; (vectors, newly encoded)."""
     compute = pooled_vectors_fn(model, tokenizer, batch_size=batch_size, show_progress=show_progress)
     return embedding_cache_for(model, tokenizer, cache_dir).get_or_compute(texts, compute)
+
+
+def cached_predictions(
+    model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, texts: list[str], *, cache_dir: Path | None, show_progress: bool = False
+) -> dict[str, np.ndarray]:
+    """`model`'s predictions (probabilities, values) for `texts` from their cached pooled vectors,
+    the texts not cached yet encoded (and cached): what the model predicts, without encoding
+    again the texts a frozen encoder has seen, e.g. the test texts of a second run."""
+    vectors, _ = encode_with_cache(model, tokenizer, texts, cache_dir=cache_dir, show_progress=show_progress)
+    model.eval()
+    with torch.inference_mode():
+        return {k: v.numpy() for k, v in model.to_predictions(model.forward_heads(torch.from_numpy(vectors))).items()}
 
 
 IGNORED_SETTINGS = ("eval_every_steps", "save_every_steps", "keep_checkpoints", "max_time", "num_threads", "gradient_accumulation_steps")
@@ -224,7 +236,7 @@ class FrozenHeadsTrainer:
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             for key, value in {"loss": loss, **{f"loss.{name}": part for name, part in parts.items()}}.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
             step += 1
             steps += 1
             advance()

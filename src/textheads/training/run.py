@@ -21,6 +21,7 @@ from textheads.data.dataset import LabelledData
 from textheads.model import TextHeadsModel
 from textheads.training import distributed
 from textheads.training.best_model import read_validation_metrics
+from textheads.training.embedding_cache import default_cache_dir
 from textheads.training.frozen import FrozenHeadsTrainer, ignored_settings
 from textheads.training.loop import Trainer, TrainResult
 from textheads.training.run_log import RunLog
@@ -33,6 +34,9 @@ class TrainOutcome:
 
     result: TrainResult
     validation_outputs: dict[str, np.ndarray] | None = None
+    embedding_cache: Path | None = None
+    """The frozen path: the folder caching its pooled vectors, where evaluation finds the
+    texts it has seen (None: the run fine-tuned)."""
 
 
 def uses_frozen_path(model: TextHeadsModel, config: RunConfig) -> bool:
@@ -70,4 +74,5 @@ def train_model(
     trainer = FrozenHeadsTrainer(model, tokenizer, config, train_data, validation_data, show_progress=show_progress, echo=echo, run_log=run_log)
     state = trainer.train()
     result = TrainResult(output_dir, state.global_step, state.best_metric, state.best_step, state.stopped_early, None, read_validation_metrics(output_dir))
-    return TrainOutcome(result, trainer.validation_outputs)
+    cache_dir = Path(config.train.cache_dir) if config.train.cache_dir else default_cache_dir()
+    return TrainOutcome(result, trainer.validation_outputs, cache_dir)
