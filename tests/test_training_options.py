@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -136,12 +136,33 @@ def test_schedule_warms_up_decays_and_replans() -> None:
     assert schedule.warmup_steps == 5 and schedule(5) == pytest.approx(1.0) and schedule(200) == 0.0
 
 
-def test_max_time_replans_the_schedule_to_fit(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+class StepClock:
+    """A clock that moves only when a training step runs, by `seconds(step)`: the `max_time`
+    tests then plan on a known pace, however busy the machine is."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, seconds: Callable[[int], float]) -> None:
+        from textheads.training import loop
+        from textheads.training.step import StepRunner
+
+        self.now, self.steps = 1000.0, 0
+        run = StepRunner.run
+
+        def timed_run(runner: StepRunner, indices: np.ndarray) -> dict[str, float]:
+            self.steps += 1
+            self.now += seconds(self.steps)
+            return run(runner, indices)
+
+        monkeypatch.setattr(StepRunner, "run", timed_run)
+        monkeypatch.setattr(loop, "monotonic", lambda: self.now)
+
+
+def test_max_time_replans_the_schedule_to_fit(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    StepClock(monkeypatch, lambda step: 0.1)
     messages: list[str] = []
     raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=1000, max_time="3s")
     clf = _fit(raw, messages)
     assert any("train.max_time=3s: planning" in m for m in messages)
-    assert clf.train_result_.global_step < 1000 * 6
+    assert clf.train_result_.global_step <= 30  # 3 s at 0.1 s a step, not the 1000 epochs asked
     log = [json.loads(line) for line in (tmp_path / "m" / "train_log.jsonl").read_text().splitlines()]
     trained = [r for r in log if r.get("event") != "thresholds"]  # the chosen thresholds come last
     assert trained[-1]["event"] == "evaluation"  # ended with an evaluation and a saved model
@@ -153,20 +174,9 @@ def _planned_steps(messages: list[str]) -> list[int]:
 
 
 def test_max_time_plans_back_up_when_the_first_steps_were_slow(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first steps of a run are slow (here: on purpose, 1 s each); once later steps show
+    """The first steps of a run are slow (here 1 s each, then 0.1 s); once later steps show
     the real pace, the plan grows back to the configured epochs instead of staying cut."""
-    from textheads.training.step import StepRunner
-
-    run = StepRunner.run
-    calls = {"n": 0}
-
-    def slow_start(self: StepRunner, indices: np.ndarray) -> dict[str, float]:
-        calls["n"] += 1
-        if calls["n"] <= 5:
-            time.sleep(1.0)
-        return run(self, indices)
-
-    monkeypatch.setattr(StepRunner, "run", slow_start)
+    StepClock(monkeypatch, lambda step: 1.0 if step <= 5 else 0.1)
     messages: list[str] = []
     raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=5, max_time="20s")
     clf = _fit(raw, messages)
@@ -176,7 +186,8 @@ def test_max_time_plans_back_up_when_the_first_steps_were_slow(tiny_encoder_dir:
     assert clf.train_result_.global_step == 30
 
 
-def test_max_time_without_epochs_plans_to_fill_the_budget(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path) -> None:
+def test_max_time_without_epochs_plans_to_fill_the_budget(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    StepClock(monkeypatch, lambda step: 0.1)
     messages: list[str] = []
     raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=None, max_time="6s")
     clf = _fit(raw, messages)

@@ -9,10 +9,10 @@ tells the others whether to stop."""
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import numpy as np
@@ -184,7 +184,7 @@ class Trainer:
 
     def _run(self, state: TrainerState, steps: StepRunner, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler | None) -> None:
         settings = self.settings
-        started = time.monotonic() - state.elapsed_seconds
+        started = monotonic() - state.elapsed_seconds
         budget = settings.max_time_seconds
         eval_every = settings.eval_every_steps
         save_every = settings.save_every_steps
@@ -211,7 +211,7 @@ class Trainer:
                     state.global_step += 1
                     state.batch_in_epoch += 1
                     # The main process's clock decides the time budget for every process.
-                    state.elapsed_seconds = distributed.from_main(time.monotonic() - started) if budget is not None else time.monotonic() - started
+                    state.elapsed_seconds = distributed.from_main(monotonic() - started) if budget is not None else monotonic() - started
                     window.append(parts)
                     advance(info=f"loss {parts['loss']:.4f}")
                     if state.global_step % settings.log_every_steps == 0:
