@@ -31,6 +31,35 @@ class ModelSection(StrictModel):
     """Pool each of the top k hidden states (the last being the encoder's output) and
     concatenate them: lower layers keep more of the words themselves."""
     max_length: int = Field(default=128, ge=8, le=8192)
+    """Tokens the encoder reads at once (special tokens included)."""
+    long_text: Literal["truncate", "head_tail", "windows"] = "truncate"
+    """How a text longer than `max_length` is read: `truncate` (its first tokens), `head_tail`
+    (its first quarter and last three quarters of `max_length`, the middle dropped), or
+    `windows` (windows of `max_length` tokens covering the whole text, combined into one
+    answer per head; see `window_stride`, `max_windows`)."""
+    window_stride: int | None = Field(default=None, ge=0)
+    """`windows`: tokens shared by consecutive windows; default `max_length // 4`. At most half
+    of `max_length`."""
+    max_windows: int = Field(default=8, ge=1, le=256)
+    """`windows`: the most windows read per text; a longer text is read up to the end of its
+    first `max_windows` windows and counts as truncated."""
+    window_pooling: Literal["mean", "max"] = "mean"
+    """`windows`: how the windows' pooled vectors are combined into the document's (convolutional
+    heads always take the maximum of their features over all windows' tokens)."""
+
+    @model_validator(mode="after")
+    def _stride_below_window(self) -> ModelSection:
+        if self.window_stride is not None and self.window_stride > self.max_length // 2:
+            raise ValueError(
+                f"window_stride: {self.window_stride} tokens of overlap is more than half of "
+                f"max_length ({self.max_length}); give at most {self.max_length // 2}"
+            )
+        return self
+
+    @property
+    def stride(self) -> int:
+        """`window_stride`, with its default resolved."""
+        return self.window_stride if self.window_stride is not None else self.max_length // 4
 
 
 class DataSection(StrictModel):
