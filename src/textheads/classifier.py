@@ -29,10 +29,11 @@ from textheads.export.samples import choose_sample, read_sample_texts, write_sam
 from textheads.inference.backends import Backend, TorchBackend, load_backend
 from textheads.inference.predict import Predictions, predict_outputs, to_records
 from textheads.inference.resumable import input_identity, model_identity, resumable_output
+from textheads.inference.windows import Truncation
 from textheads.io import write_text_atomic
 from textheads.losses import resolve_auto_weights
 from textheads.model import TextHeadsModel, build_model
-from textheads.model_config import run_config_for
+from textheads.model_config import long_text_of, run_config_for
 from textheads.ownership import check_output_file
 from textheads.progress import progress
 from textheads.saving import load_model_dir, save_model_dir
@@ -93,6 +94,9 @@ class TextClassifier:
         self.train_result_: TrainResult | None = None
         self.sample_texts_: list[str] | None = None
         """Up to 512 validation texts kept from `fit` (or a loaded model), to check int8 exports on."""
+        self.truncation_: Truncation | None = None
+        """How many texts the last `predict*` or `evaluate` call could not read whole (see
+        `truncation_line`)."""
 
     @classmethod
     def from_config(cls, config: RunConfig) -> TextClassifier:
@@ -100,6 +104,7 @@ class TextClassifier:
         clf = cls.__new__(cls)
         clf.config, clf.model_, clf.backend_, clf.tokenizer_, clf.train_result_ = config, None, None, None, None
         clf.sample_texts_ = None
+        clf.truncation_ = None
         return clf
 
     # -- training ---------------------------------------------------------------
@@ -254,14 +259,27 @@ class TextClassifier:
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"text {i} is {'empty' if isinstance(text, str) else type(text).__name__}; expected a non-empty string")
-        return predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
+        predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
+        self.truncation_ = Truncation()
+        self.truncation_.add(predictions.truncated, predictions.unread)
+        return predictions
 
     def evaluate(self, data: Source, *, batch_size: int = 64, show_progress: bool = False) -> dict[str, dict[str, Any]]:
         """Metrics per head on a labelled file or list of records (see docs/metrics)."""
         backend, tokenizer = self._fitted()
         labelled, _ = self._load(data, list(backend.specs.values()), split="test")
         predictions = predict_outputs(backend, tokenizer, labelled.texts, batch_size=batch_size, show_progress=show_progress)
+        self.truncation_ = Truncation()
+        self.truncation_.add(predictions.truncated, predictions.unread)
         return evaluate_outputs(backend.specs, predictions.outputs, labelled)
+
+    def truncation_line(self) -> str | None:
+        """What the last `predict*` or `evaluate` call could not read, as one sentence (None before
+        any), e.g. `37 of 500 texts were longer than 128 tokens (their end was cut); on average
+        41% of their tokens were not read`."""
+        if self.truncation_ is None or self.backend_ is None:
+            return None
+        return self.truncation_.line(self.backend_.max_length, long_text_of(self.backend_.config))
 
     def predict_records(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> list[dict[str, Any]]:
         """One JSON-ready record per text: every head's probabilities (or value) and decision,
@@ -292,10 +310,13 @@ class TextClassifier:
         if start > total:
             raise DataError(f"cannot start after row {start}: the file has {total} rows", path=str(source))
         row = start - start % chunk_size
+        self.truncation_ = Truncation()
         with progress(total, "Predicting file", enabled=show_progress, unit="rows", completed=start) as advance:
             for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size, checked=True, start=row):
                 skip, row = max(start - row, 0), row + len(texts)
                 predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
+                unread = predictions.unread[skip:] if predictions.unread is not None else None
+                self.truncation_.add(predictions.truncated[skip:], unread)
                 yield from to_records(backend.specs, predictions, texts)[skip:]
                 advance(len(texts) - skip)
 
@@ -337,6 +358,8 @@ class TextClassifier:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
                 truncated += record["truncated"]
+        if self.truncation_ is not None:
+            self.truncation_.add_cut(kept.rows, kept.truncated)  # rows of a resumed run: flags only
         return count, truncated
 
     def predict_file(self, source: Source, *, batch_size: int = 64, show_progress: bool = True) -> list[dict[str, Any]]:

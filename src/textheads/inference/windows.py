@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 LongTextMode = Literal["truncate", "head_tail", "windows"]
@@ -95,3 +96,42 @@ def special_frame(tokenizer: PreTrainedTokenizerBase) -> SpecialFrame:
             types = framed.get("token_type_ids")
             return SpecialFrame(ids[:start], ids[start + len(bare) :], types[0] if types else None)
     raise ValueError(f"cannot find where {type(tokenizer).__name__} puts a text between its special tokens")
+
+
+@dataclass
+class Truncation:
+    """How many texts a prediction or evaluation did not read whole, and how much of them it missed."""
+
+    texts: int = 0
+    cut: int = 0
+    """Texts of which some tokens were read by no window."""
+    unread: float = 0.0
+    """The sum of the cut texts' unread shares (of those whose share is known: `measured`)."""
+    measured: int = 0
+
+    def add(self, truncated: np.ndarray, unread: np.ndarray | None = None) -> None:
+        """Count a batch of texts: their `truncated` flags and unread shares (if known)."""
+        self.texts += len(truncated)
+        cut = int(np.count_nonzero(truncated))
+        self.cut += cut
+        if unread is not None and cut:
+            self.unread += float(unread[truncated].sum())
+            self.measured += cut
+
+    def add_cut(self, texts: int, cut: int) -> None:
+        """Count texts known only by their flags (e.g. rows of a resumed file)."""
+        self.texts += texts
+        self.cut += cut
+
+    def line(self, max_length: int, long_text: LongText = TRUNCATE) -> str:
+        """One sentence for the user, e.g. `37 of 500 texts were longer than 128 tokens; on
+        average 41% of their tokens were not read (truncate)`."""
+        if long_text.windowed:
+            limit = f"the {long_text.max_windows} windows of {max_length} tokens the model reads"
+        else:
+            limit = f"{max_length} tokens"
+        if not self.cut:
+            return f"0 of {self.texts} texts were longer than {limit}: every text was read whole"
+        share = f"; on average {self.unread / self.measured:.0%} of their tokens were not read" if self.measured else ""
+        how = {"truncate": "their end was cut", "head_tail": "their middle was dropped", "windows": "their end was cut"}[long_text.mode]
+        return f"{self.cut} of {self.texts} texts were longer than {limit} ({how}){share}"
