@@ -3,11 +3,20 @@ windows combined into one answer per document, the same in every path."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import random
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import torch
@@ -98,7 +107,7 @@ def test_windows_cover_the_text_overlapping_by_the_stride_and_end_at_its_end() -
     assert windows[0] == content[:10] and windows[-1] == content[-10:]
     assert sorted(set().union(*windows)) == content
     starts = [w[0] for w in windows]
-    assert all(b - a <= 7 for a, b in zip(starts, starts[1:], strict=False))  # overlap at least the stride
+    assert all(b - a <= 7 for a, b in itertools.pairwise(starts))  # overlap at least the stride
 
 
 def test_past_max_windows_the_first_windows_are_kept_and_the_rest_counts_as_dropped() -> None:
@@ -234,11 +243,16 @@ def test_predict_and_evaluate_say_how_many_texts_were_cut(windows_model: Path, t
     assert "0 of 5 texts were longer than the 8 windows" in capsys.readouterr().out
 
 
-def test_texts_past_max_windows_are_counted_and_flagged(tiny_encoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    fit(tiny_encoder_dir, tmp_path, "windows", max_windows=2)
+def test_texts_past_max_windows_are_counted_and_flagged(windows_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    capped = tmp_path / "capped"
+    shutil.copytree(windows_model, capped)
+    raw = json.loads((capped / "config.json").read_text())
+    (capped / "config.json").write_text(json.dumps({**raw, "max_windows": 2}))
     texts = tmp_path / "texts.jsonl"
     write_jsonl(texts, end_decided_rows(3, 3) + [{"text": "python code"}])
-    assert main(["predict", str(tmp_path / "model"), "--input", str(texts), "--output", str(tmp_path / "out.jsonl"), "--quiet"]) == 0
+    assert main(["predict", str(capped), "--input", str(texts), "--output", str(tmp_path / "out.jsonl"), "--quiet"]) == 0
     assert "3 of 4 texts were longer than the 2 windows of 16 tokens the model reads (their end was cut); on average 59% of their tokens were not read" in capsys.readouterr().out
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["truncated"] for r in records] == [True, True, True, False]
@@ -269,3 +283,70 @@ def test_the_frozen_path_caches_window_vectors_and_never_reads_a_truncation_cach
     with torch.inference_mode():
         direct = clf.model_.encode(**collate(tokens, np.arange(3), 0))
     np.testing.assert_allclose(cached, direct.numpy(), rtol=1e-4, atol=1e-5)
+
+
+# -- every path answers the same on long texts ---------------------------------------------
+
+
+@contextmanager
+def serving(model: Path, *extra: str) -> Iterator[httpx.Client]:
+    """`textheads serve` on a loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TEXTHEADS_API_KEY": ""}
+    process = subprocess.Popen([sys.executable, "-m", "textheads", "serve", str(model), "--port", str(port), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"server did not start: {process.stdout.read() if process.stdout else ''}")
+        with httpx.Client(base_url=base, timeout=60) as client:
+            yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def _probabilities(records: list[dict[str, Any]]) -> np.ndarray:
+    return np.array([[record["topic"]["probabilities"][label] for label in sorted(SIGNAL)] for record in records])
+
+
+def test_api_cli_evaluate_onnx_and_service_give_the_same_answers_on_long_texts(windows_model: Path, tmp_path: Path) -> None:
+    rows = end_decided_rows(12, 11)
+    rng = random.Random(0)
+    for row in rows[::3]:  # lengths from one window to many
+        row["text"] = " ".join(row["text"].split()[-rng.randint(1, 20) :])
+    data = write_jsonl(tmp_path / "long.jsonl", rows)
+    texts = [row["text"] for row in rows]
+    api = TextClassifier.load(windows_model)
+    expected = api.predict_records(texts)
+    assert {len(tokens) for tokens in [tokenize(api.tokenizer_, [t], 16, long_text_of(api.model_.config)).input_ids for t in texts]} >= {1, 6}
+    # CLI predict: a file to a file (the resumable path) and streamed
+    assert main(["predict", str(windows_model), "--input", str(data), "--output", str(tmp_path / "out.jsonl"), "--quiet"]) == 0
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose(_probabilities(written), _probabilities(expected), atol=1e-5)
+    # evaluate: the same decisions
+    accuracy = np.mean([record["topic"]["label"] == row["topic"] for record, row in zip(expected, rows, strict=True)])
+    assert api.evaluate(data)["topic"]["accuracy"] == pytest.approx(accuracy)
+    # ONNX: windows in, one answer per document out
+    assert main(["export", str(windows_model), "--output", str(tmp_path / "onnx")]) == 0
+    assert json.loads((tmp_path / "onnx" / "textheads_onnx.json").read_text())["inputs"][-1] == "window_document"
+    exported = TextClassifier.load(tmp_path / "onnx")
+    np.testing.assert_allclose(_probabilities(exported.predict_records(texts)), _probabilities(expected), atol=1e-5)
+    assert exported.evaluate(data)["topic"]["accuracy"] == pytest.approx(accuracy)
+    # the service, on the PyTorch model (model processes) and on the export (in process)
+    for model, extra in ((windows_model, ()), (tmp_path / "onnx", ("--in-process",))):
+        with serving(model, *extra) as client:
+            assert client.get("/model").json()["long_text"] == "windows"
+            answer = client.post("/predict", json={"texts": texts})
+            assert answer.status_code == 200, answer.text
+            served = answer.json()["predictions"]
+        np.testing.assert_allclose(_probabilities(served), _probabilities(expected), atol=1e-5)
+        assert [record["truncated"] for record in served] == [False] * len(texts)

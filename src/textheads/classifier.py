@@ -67,6 +67,7 @@ class TextClassifier:
         encoder: str = "default",
         pooling: str = "mean",
         max_length: int = 128,
+        long_text: str = "truncate",
         text: str | list[str] = "text",
         text_separator: str = "\n",
         validation_split: float = 0.1,
@@ -80,7 +81,7 @@ class TextClassifier:
         raw_train = train.model_dump() if isinstance(train, TrainSection) else dict(train or {})
         self.config = build_config(
             {
-                "model": {"encoder": encoder, "pooling": pooling, "max_length": max_length},
+                "model": {"encoder": encoder, "pooling": pooling, "max_length": max_length, "long_text": long_text},
                 "data": {"text": text, "text_separator": text_separator, "validation_split": validation_split},
                 "heads": raw_heads,
                 "train": raw_train,
