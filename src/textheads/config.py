@@ -97,7 +97,9 @@ class TrainSection(StrictModel):
     """Stop after this many optimiser steps (overrides `epochs` for the schedule)."""
     batch_size: int = Field(default=32, ge=1)
     """Texts per optimiser step, whatever the number of processes and accumulation steps (each
-    process computes batch_size / (processes x gradient_accumulation_steps) at a time)."""
+    process computes batch_size / (processes x gradient_accumulation_steps) at a time). Under
+    `model.long_text: windows` each text brings all its windows (up to `max_windows`) into the
+    step: up to batch_size x max_windows windows; `gradient_accumulation_steps` splits them."""
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     """Split each batch into this many micro-batches run one after the other, gradients
     accumulated: the same update as the whole batch, in a fraction of the memory."""
