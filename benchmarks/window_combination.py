@@ -6,7 +6,7 @@ most 8 per document; an MLP head (one hidden layer of 256) trained on each combi
 with truncation (the first window alone) for reference. Reuters-21578 training split
 only: rows held out from it for validation (never the test split).
 
-    PYTHONPATH=src python benchmarks/window_combination.py [--train 2400] [--validation 800]
+    PYTHONPATH=src python benchmarks/window_combination.py [--train 2400] [--validation 800] [--vectors /tmp/windows.npz]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -69,11 +70,12 @@ def train_and_score(x: np.ndarray, docs: np.ndarray, y: np.ndarray, train: np.nd
     optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=0.01)
     ys = torch.from_numpy(y)
 
+    starts = np.searchsorted(docs, np.arange(len(y) + 1))  # windows of document d: starts[d]:starts[d+1]
+
     def logits(rows: np.ndarray) -> torch.Tensor:
         # Windows of documents `rows`, renumbered 0..len(rows)-1.
-        position = {int(d): i for i, d in enumerate(rows)}
-        keep = np.flatnonzero(np.isin(docs, rows))
-        index = torch.tensor([position[int(d)] for d in docs[keep]])
+        keep = np.concatenate([np.arange(starts[d], starts[d + 1]) for d in rows])
+        index = torch.from_numpy(np.repeat(np.arange(len(rows)), starts[rows + 1] - starts[rows]))
         values = xs[keep]
         if where == "vectors":
             return head(combine(values, index, len(rows), how))
@@ -101,6 +103,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=2400)
     parser.add_argument("--validation", type=int, default=800)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--vectors", help="an .npz file (outside the repository) to keep the window vectors in between runs")
     args = parser.parse_args()
     torch.set_num_threads(2)
     with open(DATA, encoding="utf-8") as handle:
@@ -111,7 +114,13 @@ def main() -> None:
     topics = sorted({t for r in rows for t in r["topics"]})
     y = np.array([[t in r["topics"] for t in topics] for r in rows], dtype=np.float32)
     started = time.monotonic()
-    x, docs = encode_windows([r["text"] for r in rows], 128, LongText("windows", window_stride=32, max_windows=8))
+    if args.vectors and Path(args.vectors).exists():
+        saved = np.load(args.vectors)
+        x, docs = saved["x"], saved["docs"]
+    else:
+        x, docs = encode_windows([r["text"] for r in rows], 128, LongText("windows", window_stride=32, max_windows=8))
+        if args.vectors:
+            np.savez(args.vectors, x=x, docs=docs)
     print(f"{len(rows)} documents, {len(x)} windows, encoded in {time.monotonic() - started:.0f} s")
     train, valid = np.arange(args.train), np.arange(args.train, len(rows))
     first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])  # each document's first window = truncation
