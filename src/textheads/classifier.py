@@ -29,10 +29,11 @@ from textheads.export.samples import choose_sample, read_sample_texts, write_sam
 from textheads.inference.backends import Backend, TorchBackend, load_backend
 from textheads.inference.predict import Predictions, predict_outputs, to_records
 from textheads.inference.resumable import input_identity, model_identity, resumable_output
+from textheads.inference.windows import Truncation
 from textheads.io import write_text_atomic
 from textheads.losses import resolve_auto_weights
 from textheads.model import TextHeadsModel, build_model
-from textheads.model_config import run_config_for, used_run_config
+from textheads.model_config import long_text_of, run_config_for, used_run_config
 from textheads.ownership import check_output_file
 from textheads.progress import progress
 from textheads.saving import load_model_dir, save_model_dir
@@ -66,6 +67,7 @@ class TextClassifier:
         encoder: str = "default",
         pooling: str = "mean",
         max_length: int = 128,
+        long_text: str = "truncate",
         text: str | list[str] = "text",
         text_separator: str = "\n",
         validation_split: float = 0.1,
@@ -80,7 +82,7 @@ class TextClassifier:
         raw_train = train.model_dump(exclude_unset=True) if isinstance(train, TrainSection) else dict(train or {})
         self.config = build_config(
             {
-                "model": {"encoder": encoder, "pooling": pooling, "max_length": max_length},
+                "model": {"encoder": encoder, "pooling": pooling, "max_length": max_length, "long_text": long_text},
                 "data": {"text": text, "text_separator": text_separator, "validation_split": validation_split},
                 "heads": raw_heads,
                 "train": raw_train,
@@ -96,6 +98,9 @@ class TextClassifier:
         """Up to 512 validation texts kept from `fit` (or a loaded model), to check int8 exports on."""
         self._embedding_cache: Path | None = None
         """After `fit` on the frozen path: where its pooled vectors are cached, for `evaluate`."""
+        self.truncation_: Truncation | None = None
+        """How many texts the last `predict*` or `evaluate` call could not read whole (see
+        `truncation_line`)."""
 
     @classmethod
     def from_config(cls, config: RunConfig) -> TextClassifier:
@@ -103,6 +108,7 @@ class TextClassifier:
         clf = cls.__new__(cls)
         clf.config, clf.model_, clf.backend_, clf.tokenizer_, clf.train_result_ = config, None, None, None, None
         clf.sample_texts_, clf._embedding_cache = None, None
+        clf.truncation_ = None
         return clf
 
     # -- training ---------------------------------------------------------------
@@ -259,20 +265,35 @@ class TextClassifier:
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"text {i} is {'empty' if isinstance(text, str) else type(text).__name__}; expected a non-empty string")
-        return predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
+        predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
+        self.truncation_ = Truncation()
+        self.truncation_.add(predictions.truncated, predictions.unread)
+        return predictions
 
     def evaluate(self, data: Source, *, batch_size: int = 64, show_progress: bool = False) -> dict[str, dict[str, Any]]:
         """Metrics per head on a labelled file or list of records (see docs/metrics)."""
         backend, tokenizer = self._fitted()
         labelled, _ = self._load(data, list(backend.specs.values()), split="test")
         if self._embedding_cache is not None and self.model_ is not None:
-            # Fitted on a frozen encoder: the texts it has seen (a second run's test file) are not encoded again.
+            # Fitted on a frozen encoder: the texts it has seen (a second run's test file) are not
+            # encoded again. (Cached vectors carry no truncation counts: `truncation_` stays unset.)
             from textheads.training.frozen import cached_predictions
 
+            self.truncation_ = None
             outputs = cached_predictions(self.model_, tokenizer, labelled.texts, cache_dir=self._embedding_cache, show_progress=show_progress)
-        else:
-            outputs = predict_outputs(backend, tokenizer, labelled.texts, batch_size=batch_size, show_progress=show_progress).outputs
-        return evaluate_outputs(backend.specs, outputs, labelled)
+            return evaluate_outputs(backend.specs, outputs, labelled)
+        predictions = predict_outputs(backend, tokenizer, labelled.texts, batch_size=batch_size, show_progress=show_progress)
+        self.truncation_ = Truncation()
+        self.truncation_.add(predictions.truncated, predictions.unread)
+        return evaluate_outputs(backend.specs, predictions.outputs, labelled)
+
+    def truncation_line(self) -> str | None:
+        """What the last `predict*` or `evaluate` call could not read, as one sentence (None before
+        any), e.g. `37 of 500 texts were longer than 128 tokens (their end was cut); on average
+        41% of their tokens were not read`."""
+        if self.truncation_ is None or self.backend_ is None:
+            return None
+        return self.truncation_.line(self.backend_.max_length, long_text_of(self.backend_.config))
 
     def predict_records(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> list[dict[str, Any]]:
         """One JSON-ready record per text: every head's probabilities (or value) and decision,
@@ -303,10 +324,13 @@ class TextClassifier:
         if start > total:
             raise DataError(f"cannot start after row {start}: the file has {total} rows", path=str(source))
         row = start - start % chunk_size
+        self.truncation_ = Truncation()
         with progress(total, "Predicting file", enabled=show_progress, unit="rows", completed=start) as advance:
             for texts in iter_text_chunks(source, data.text_columns, data.text_separator, chunk_size, checked=True, start=row):
                 skip, row = max(start - row, 0), row + len(texts)
                 predictions = predict_outputs(backend, tokenizer, texts, batch_size=batch_size, show_progress=show_progress)
+                unread = predictions.unread[skip:] if predictions.unread is not None else None
+                self.truncation_.add(predictions.truncated[skip:], unread)
                 yield from to_records(backend.specs, predictions, texts)[skip:]
                 advance(len(texts) - skip)
 
@@ -348,6 +372,8 @@ class TextClassifier:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
                 truncated += record["truncated"]
+        if self.truncation_ is not None:
+            self.truncation_.add_cut(kept.rows, kept.truncated)  # rows of a resumed run: flags only
         return count, truncated
 
     def predict_file(self, source: Source, *, batch_size: int = 64, show_progress: bool = True) -> list[dict[str, Any]]:

@@ -42,6 +42,35 @@ class ModelSection(StrictModel):
     concatenate them: lower layers keep more of the words themselves. `all`: every
     hidden state, the embeddings included (the default when the encoder is frozen)."""
     max_length: int = Field(default=128, ge=8, le=8192)
+    """Tokens the encoder reads at once (special tokens included)."""
+    long_text: Literal["truncate", "head_tail", "windows"] = "truncate"
+    """How a text longer than `max_length` is read: `truncate` (its first tokens), `head_tail`
+    (its first quarter and last three quarters of `max_length`, the middle dropped), or
+    `windows` (windows of `max_length` tokens covering the whole text, combined into one
+    answer per head; see `window_stride`, `max_windows`)."""
+    window_stride: int | None = Field(default=None, ge=0)
+    """`windows`: tokens shared by consecutive windows; default `max_length // 4`. At most half
+    of `max_length`."""
+    max_windows: int = Field(default=8, ge=1, le=256)
+    """`windows`: the most windows read per text; a longer text is read up to the end of its
+    first `max_windows` windows and counts as truncated."""
+    window_pooling: Literal["mean", "max"] = "mean"
+    """`windows`: how the windows' pooled vectors are combined into the document's (convolutional
+    heads always take the maximum of their features over all windows' tokens)."""
+
+    @model_validator(mode="after")
+    def _stride_below_window(self) -> ModelSection:
+        if self.window_stride is not None and self.window_stride > self.max_length // 2:
+            raise ValueError(
+                f"window_stride: {self.window_stride} tokens of overlap is more than half of "
+                f"max_length ({self.max_length}); give at most {self.max_length // 2}"
+            )
+        return self
+
+    @property
+    def stride(self) -> int:
+        """`window_stride`, with its default resolved."""
+        return self.window_stride if self.window_stride is not None else self.max_length // 4
 
     @field_validator("pool_layers", mode="before")
     @classmethod
@@ -88,7 +117,9 @@ class TrainSection(StrictModel):
     batch_size: int = Field(default=32, ge=1)
     """Texts per optimiser step (512 by default when the encoder is frozen), whatever the number
     of processes and accumulation steps (each process computes batch_size / (processes x
-    gradient_accumulation_steps) at a time)."""
+    gradient_accumulation_steps) at a time). Under `model.long_text: windows` each text brings
+    all its windows (up to `max_windows`) into the step: up to batch_size x max_windows windows;
+    `gradient_accumulation_steps` splits them."""
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     """Split each batch into this many micro-batches run one after the other, gradients
     accumulated: the same update as the whole batch, in a fraction of the memory."""

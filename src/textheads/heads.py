@@ -78,6 +78,10 @@ class ConvHead(nn.Module):
         self.squeeze = spec.kind == "regression"
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(hidden, attention_mask))
+
+    def features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Each text's convolution features, max-pooled over its tokens: (batch, channels x kernels)."""
         # Zero the padding so a window at the end of a text sees what it would see unpadded.
         x = (hidden * attention_mask.unsqueeze(-1).to(hidden.dtype)).transpose(1, 2)  # (batch, hidden, tokens)
         length = hidden.shape[1]
@@ -86,7 +90,11 @@ class ConvHead(nn.Module):
         for conv in self.convs:
             features = torch.relu(conv(x))[:, :, :length]
             pooled.append(features.masked_fill(padding, float("-inf")).amax(dim=2))
-        out = self.layers(torch.cat(pooled, dim=1))
+        return torch.cat(pooled, dim=1)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits (or standardised value) from pooled features."""
+        out = self.layers(features)
         return out.squeeze(-1) if self.squeeze else out
 
 

@@ -97,18 +97,38 @@ class TextHeadsModel(PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
+        window_document: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Pooled encoder output, one vector per text."""
-        return self.encode_tokens(input_ids, attention_mask, token_type_ids)[0]
+        """Pooled encoder output, one vector per text (its windows' combined, with `window_document`)."""
+        pooled = self.encode_tokens(input_ids, attention_mask, token_type_ids)[0]
+        return pooled if window_document is None else combine_windows(pooled, window_document, self.config.window_pooling)
 
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
+        window_document: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        """Each head's raw output, one row per text.
+
+        `window_document` (under `long_text: windows`): rows are windows, and row i belongs to
+        text `window_document[i]` of the batch (texts numbered 0, 1, ... in order, each text's
+        windows together). The windows' pooled vectors are combined per text (mean or max,
+        `config.window_pooling`) before the heads; a convolutional head takes the maximum of its
+        features over all the text's windows, as it does over one window's tokens.
+        """
         pooled, tokens = self.encode_tokens(input_ids, attention_mask, token_type_ids)
-        return self.forward_heads(pooled, tokens, attention_mask)
+        if window_document is None:
+            return self.forward_heads(pooled, tokens, attention_mask)
+        documents = combine_windows(pooled, window_document, self.config.window_pooling)
+        outputs = {}
+        for name, head in self.heads.items():
+            if self.specs[name].reads_tokens:
+                outputs[name] = head.classify(combine_windows(head.features(tokens, attention_mask), window_document, "max"))
+            else:
+                outputs[name] = head(documents)
+        return outputs
 
     def forward_heads(
         self,
@@ -153,6 +173,20 @@ class TextHeadsModel(PreTrainedModel):
     @property
     def encoder_frozen(self) -> bool:
         return not any(p.requires_grad for p in self.encoder.parameters())
+
+
+def combine_windows(values: torch.Tensor, window_document: torch.Tensor, how: str) -> torch.Tensor:
+    """Rows of `values` (one per window) combined into one row per text, by `how` (mean or max).
+
+    Written with a comparison matrix and a matrix product rather than a scatter, so that it
+    exports to ONNX with a dynamic number of texts and windows."""
+    texts = window_document[-1] + 1  # texts are numbered in order: the last window's is the highest
+    belongs = window_document.unsqueeze(0) == torch.arange(texts, device=values.device).unsqueeze(1)  # (texts, windows)
+    if how == "max":
+        spread = values.unsqueeze(0).masked_fill(~belongs.unsqueeze(-1), torch.finfo(values.dtype).min)
+        return spread.amax(dim=1)
+    weights = belongs.to(values.dtype)
+    return (weights @ values) / weights.sum(dim=1, keepdim=True)
 
 
 def register_auto_classes() -> None:

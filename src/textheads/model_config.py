@@ -19,6 +19,7 @@ from textheads import __version__
 from textheads.config import DataSection, ModelSection, RunConfig
 from textheads.data.dataset import LabelledData
 from textheads.errors import ModelLoadError
+from textheads.inference.windows import LongText
 from textheads.specs import HeadSpec
 
 
@@ -43,6 +44,10 @@ class TextHeadsConfig(PreTrainedConfig):
         target_stats: dict[str, list[float]] | None = None,
         text_columns: list[str] | None = None,
         textheads_version: str = "",
+        long_text: str = "truncate",
+        window_stride: int = 32,
+        max_windows: int = 8,
+        window_pooling: str = "mean",
         **kwargs: Any,
     ) -> None:
         self.encoder = encoder or {}
@@ -54,6 +59,11 @@ class TextHeadsConfig(PreTrainedConfig):
         self.target_stats = target_stats or {}
         self.text_columns = text_columns or ["text"]
         self.textheads_version = textheads_version
+        # Models saved before `model.long_text` existed have none of these keys: they truncate.
+        self.long_text = long_text
+        self.window_stride = window_stride
+        self.max_windows = max_windows
+        self.window_pooling = window_pooling
         super().__init__(**kwargs)
 
     @property
@@ -65,6 +75,11 @@ class TextHeadsConfig(PreTrainedConfig):
 def max_length_of(config: TextHeadsConfig) -> int:
     """The model's `max_length` (the run config's `model.max_length`), in tokens."""
     return int(config.max_text_length)
+
+
+def long_text_of(config: TextHeadsConfig) -> LongText:
+    """How the model reads texts longer than its `max_length` (`model.long_text` and its settings)."""
+    return LongText(config.long_text, config.window_stride, config.max_windows, config.window_pooling)  # type: ignore[arg-type]
 
 
 def read_model_config(folder: str | Path) -> TextHeadsConfig:
@@ -106,6 +121,10 @@ def model_config_for(
         target_stats=stats,
         text_columns=run_config.data.text_columns,
         textheads_version=__version__,
+        long_text=model.long_text,
+        window_stride=model.stride,
+        max_windows=model.max_windows,
+        window_pooling=model.window_pooling,
     )
 
 
@@ -121,7 +140,17 @@ def run_config_for(config: TextHeadsConfig, *, max_length: int, output_dir: str 
     `max_length` is the window the model really reads (see `encoder.usable_max_length`).
     """
     return RunConfig(
-        model=ModelSection(encoder=config.encoder_name or "default", pooling=config.pooling, pool_layers=config.pool_layers, max_length=max_length),
+        model=ModelSection(
+            encoder=config.encoder_name or "default",
+            pooling=config.pooling,
+            pool_layers=config.pool_layers,
+            max_length=max_length,
+            long_text=config.long_text,
+            # The saved stride fitted the saved max_length; a smaller usable window may need less.
+            window_stride=min(config.window_stride, max_length // 2),
+            max_windows=config.max_windows,
+            window_pooling=config.window_pooling,
+        ),
         data=DataSection(text=config.text_columns or "text"),
         heads=config.specs,
         output_dir=str(output_dir) if output_dir is not None else None,

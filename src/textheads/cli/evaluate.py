@@ -38,8 +38,10 @@ def evaluate(
     metrics = clf.evaluate(data_file, batch_size=batch_size, show_progress=not quiet)
     if to_stdout:
         typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
+        typer.echo(clf.truncation_line(), err=True)  # stdout holds the JSON only
         return 0
     print_metrics(metrics, title=f"{data_file}", per_label=per_label)
+    typer.echo(clf.truncation_line())
     if output is not None:
         write_json_atomic(output, metrics)
         typer.echo(f"Metrics written to {output}")

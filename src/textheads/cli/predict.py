@@ -39,18 +39,20 @@ def predict(
 
     clf = TextClassifier.load(model_dir, device=device, precision=precision.value)
     if input_file is not None and output is not None:
-        count, truncated = _predict_file(clf, input_file, output, batch_size=batch_size, resume=resume, quiet=quiet)
-        typer.echo(f"Wrote {count} predictions to {output} ({truncated} texts truncated at max_length)")
+        count, _ = _predict_file(clf, input_file, output, batch_size=batch_size, resume=resume, quiet=quiet)
+        typer.echo(f"Wrote {count} predictions to {output}")
+        typer.echo(clf.truncation_line())
         return 0
     if input_file is not None:  # one JSON record per line on stdout, streamed
         for record in clf.iter_file_records(input_file, batch_size=batch_size, show_progress=not quiet):
             typer.echo(json.dumps(record, ensure_ascii=False))
+        typer.echo(clf.truncation_line(), err=True)  # stdout holds the records only
         return 0
     records = clf.predict_records(list(texts or []), batch_size=batch_size)
     if output is not None:
         _write_jsonl(output, records)
-        truncated = sum(record["truncated"] for record in records)
-        typer.echo(f"Wrote {len(records)} predictions to {output} ({truncated} texts truncated at max_length)")
+        typer.echo(f"Wrote {len(records)} predictions to {output}")
+        typer.echo(clf.truncation_line())
     else:
         print_tables(clf.heads_, records)
     return 0
@@ -98,7 +100,7 @@ def print_tables(specs: dict[str, Any], records: list[dict[str, Any]]) -> None:
                 table.add_row(label, f"{p:.2f}", mark)
             console.print(table)
         if record.get("truncated"):
-            console.print("[yellow]note: this text was longer than the model's max_length and was truncated[/]")
+            console.print("[yellow]note: this text was longer than the model reads; part of it was not read[/]")
 
 
 def register(app: typer.Typer) -> None:

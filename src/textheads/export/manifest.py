@@ -25,9 +25,15 @@ def is_onnx_dir(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
-def exporter_inputs(with_token_types: bool) -> list[str]:
+WINDOW_INPUT = "window_document"
+"""The last input of a model that reads texts in windows (`long_text: windows`): the text each
+window (row) belongs to, numbered 0, 1, ... in the batch; the graph answers once per text."""
+
+
+def exporter_inputs(with_token_types: bool, windowed: bool = False) -> list[str]:
     """The input names the exporter gives the graph."""
-    return [*TOKEN_INPUTS, "token_type_ids"] if with_token_types else list(TOKEN_INPUTS)
+    inputs = [*TOKEN_INPUTS, "token_type_ids"] if with_token_types else list(TOKEN_INPUTS)
+    return [*inputs, WINDOW_INPUT] if windowed else inputs
 
 
 def read_manifest(folder: str | Path, head_names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -50,8 +56,9 @@ def read_manifest(folder: str | Path, head_names: Sequence[str] | None = None) -
         raise ModelLoadError(f"{path}: key 'format' must be 'onnx'; got {data.get('format')!r}")
     check_file_name(folder, "file", data.get("file"))
     inputs = data.get("inputs")
-    if inputs not in (exporter_inputs(False), exporter_inputs(True)):
-        raise ModelLoadError(f"{path}: key 'inputs' must be {exporter_inputs(False)} or {exporter_inputs(True)}; got {inputs!r}")
+    allowed = [exporter_inputs(types, windowed) for windowed in (False, True) for types in (False, True)]
+    if inputs not in allowed:
+        raise ModelLoadError(f"{path}: key 'inputs' must be one of {allowed}; got {inputs!r}")
     outputs = data.get("outputs")
     if not isinstance(outputs, list) or not outputs or not all(isinstance(o, str) and o for o in outputs) or len(set(outputs)) != len(outputs):
         raise ModelLoadError(f"{path}: key 'outputs' must be a list of distinct head names; got {outputs!r}")

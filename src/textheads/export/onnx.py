@@ -15,15 +15,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from textheads.errors import ConfigError, MissingExtraError
-from textheads.export.manifest import MANIFEST, ONNX_FILE, exporter_inputs, is_onnx_dir, read_manifest
+from textheads.export.manifest import (
+    MANIFEST,
+    ONNX_FILE,
+    WINDOW_INPUT,
+    exporter_inputs,
+    is_onnx_dir,
+    read_manifest,
+)
 from textheads.export.target import check_export_target, publish_export
+from textheads.inference.batching import collate, tokenize
+from textheads.inference.predict import pad_id
 from textheads.io import staging_directory
 from textheads.model import TextHeadsModel
+from textheads.model_config import long_text_of, max_length_of
 from textheads.saving import load_model_dir
 
 __all__ = ["MANIFEST", "ONNX_FILE", "export_onnx", "is_onnx_dir", "read_manifest"]
@@ -34,13 +45,14 @@ Calibration = str | Path | Sequence[str] | None
 class _ExportWrapper(nn.Module):
     """The model with its user-facing outputs (probabilities, values), one output per head."""
 
-    def __init__(self, model: TextHeadsModel, with_token_types: bool) -> None:
+    def __init__(self, model: TextHeadsModel, input_names: list[str]) -> None:
         super().__init__()
         self.model = model
-        self.with_token_types = with_token_types
+        self.input_names = input_names
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-        outputs = self.model.to_predictions(self.model(input_ids, attention_mask, token_type_ids))
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        named = dict(zip(self.input_names, inputs, strict=True))
+        outputs = self.model.to_predictions(self.model(**named))
         return tuple(outputs[name] for name in self.model.specs)
 
 
@@ -108,15 +120,22 @@ def export_onnx(
 def _export_graph(model: TextHeadsModel, tokenizer: PreTrainedTokenizerBase, path: Path, opset: int) -> list[str]:
     """Write the fp32 graph to `path`; returns its input names."""
     model.eval()
-    sample = tokenizer(["an example text", "a second, slightly longer example text"], padding=True, return_tensors="pt")
-    inputs = exporter_inputs("token_type_ids" in sample)
+    long_text = long_text_of(model.config)
+    # Under `long_text: windows` the second text has several windows: the graph then takes
+    # windows and `window_document`, and answers once per text.
+    texts = ["an example text", " ".join(["a second, much longer example text"] * (max_length_of(model.config) // 2))]
+    tokens = tokenize(tokenizer, texts, max_length_of(model.config), long_text)
+    sample = collate(tokens, np.arange(len(texts)), pad_id(tokenizer))
+    inputs = exporter_inputs("token_type_ids" in sample, long_text.windowed)
     outputs = list(model.specs)
-    dynamic = {name: {0: "batch", 1: "sequence"} for name in inputs}
+    dynamic: dict[str, dict[int, str]] = {name: {0: "windows" if long_text.windowed else "batch", 1: "sequence"} for name in inputs if name != WINDOW_INPUT}
+    if long_text.windowed:
+        dynamic[WINDOW_INPUT] = {0: "windows"}
     dynamic.update({name: {0: "batch"} for name in outputs})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _ExportWrapper(model, "token_type_ids" in inputs),
+            _ExportWrapper(model, inputs),
             tuple(sample[name] for name in inputs),
             str(path),
             input_names=inputs,

@@ -10,24 +10,81 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from textheads.inference.windows import TRUNCATE, LongText, special_frame, window_rows
 from textheads.progress import progress
 
 
 @dataclass
 class Tokenized:
-    """Token ids of many texts, unpadded, and how many were cut at `max_length`."""
+    """Token ids of many texts, unpadded: one row per text, or under `long_text: windows` one
+    row per window, `window_starts` saying which rows are whose."""
 
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None
     truncated: np.ndarray
+    """bool (texts,): some of the text's tokens are read by no row."""
+    unread: np.ndarray | None = None
+    """float (texts,): the share of each text's tokens read by no row (0 where none were dropped)."""
+    window_starts: np.ndarray | None = None
+    """int64 (texts + 1,): text i's windows are rows `window_starts[i]:window_starts[i+1]`; None: row i is text i."""
+
+    def __len__(self) -> int:
+        return len(self.truncated)
 
     @property
     def lengths(self) -> np.ndarray:
-        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+        """Tokens of each text over all its rows (what length-sorted batching sorts by)."""
+        rows = np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+        if self.window_starts is None:
+            return rows
+        return np.add.reduceat(rows, self.window_starts[:-1]) if len(rows) else rows
+
+    @property
+    def windows(self) -> np.ndarray:
+        """int64 (texts,): the rows (windows) of each text."""
+        if self.window_starts is None:
+            return np.ones(len(self), dtype=np.int64)
+        return np.diff(self.window_starts)
+
+    def rows_of(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The rows of the texts at `indices`, text after text."""
+        if self.window_starts is None:
+            return np.asarray(indices, dtype=np.int64)
+        starts = self.window_starts
+        return np.concatenate([np.arange(starts[i], starts[i + 1]) for i in indices]) if len(indices) else np.zeros(0, np.int64)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Tokenized:
+        """The texts at `indices`, in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        rows = self.rows_of(indices)
+        types = [self.token_type_ids[r] for r in rows] if self.token_type_ids is not None else None
+        starts = None if self.window_starts is None else np.concatenate([[0], np.cumsum(self.windows[indices])]).astype(np.int64)
+        unread = self.unread[indices] if self.unread is not None else None
+        return Tokenized([self.input_ids[r] for r in rows], types, self.truncated[indices], unread, starts)
 
 
-def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> Tokenized:
-    """Tokenise without padding; flag texts longer than `max_length` tokens."""
+def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int, long_text: LongText = TRUNCATE) -> Tokenized:
+    """Tokenise without padding, reading texts longer than `max_length` tokens as `long_text`
+    says; flag the texts that had tokens dropped, and how many."""
+    if long_text.mode == "truncate":
+        return _truncated(tokenizer, texts, max_length)
+    frame = special_frame(tokenizer)
+    budget = max_length - frame.size
+    content = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False)["input_ids"] if texts else []
+    rows: list[list[int]] = []
+    counts = np.zeros(len(content), dtype=np.int64)
+    unread = np.zeros(len(content), dtype=np.float64)
+    for i, ids in enumerate(content):
+        windows, dropped = window_rows(ids, budget, long_text)
+        rows += [frame.wrap(window) for window in windows]
+        counts[i] = len(windows)
+        unread[i] = dropped / len(ids) if dropped else 0.0
+    types = [[frame.token_type] * len(row) for row in rows] if frame.token_type is not None else None
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64) if long_text.windowed else None
+    return Tokenized(rows, types, unread > 0, unread, starts)
+
+
+def _truncated(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> Tokenized:
     encoded = tokenizer(
         list(texts),
         truncation=True,
@@ -40,18 +97,35 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_lengt
     # A text was cut when it filled the window exactly and has more tokens past it;
     # a cheap check: re-tokenise only those that filled the window.
     full = [i for i, row in enumerate(ids) if len(row) >= max_length]
-    truncated = np.zeros(len(ids), dtype=bool)
+    unread = np.zeros(len(ids), dtype=np.float64)
     if full:
         longer = tokenizer([texts[i] for i in full], truncation=False, padding=False)["input_ids"]
+        special = tokenizer.num_special_tokens_to_add(pair=False)
         for i, row in zip(full, longer, strict=True):
-            truncated[i] = len(row) > max_length
-    return Tokenized(ids, encoded.get("token_type_ids"), truncated)
+            if len(row) > max_length:
+                unread[i] = (len(row) - max_length) / max(1, len(row) - special)
+    return Tokenized(ids, encoded.get("token_type_ids"), unread > 0, unread)
 
 
-def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Batches of indices in length order (for inference: least padding)."""
+def sorted_batches(lengths: np.ndarray, batch_size: int, windows: np.ndarray | None = None) -> list[np.ndarray]:
+    """Batches of indices in length order (for inference: least padding).
+
+    With `windows` (rows per text), a batch holds at most `batch_size` rows (and at least one
+    text), so that a batch of long texts read in windows takes no more memory than one of
+    short texts."""
     order = np.argsort(-lengths, kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if windows is None or (windows == 1).all():
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches, current, rows = [], [], 0
+    for index in order:
+        if current and rows + windows[index] > batch_size:
+            batches.append(np.asarray(current, dtype=np.int64))
+            current, rows = [], 0
+        current.append(index)
+        rows += int(windows[index])
+    if current:
+        batches.append(np.asarray(current, dtype=np.int64))
+    return batches
 
 
 def grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 50) -> list[np.ndarray]:
@@ -72,9 +146,19 @@ def grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generat
 
 
 def collate(tokens: Tokenized, indices: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad one batch to its longest text."""
-    types = [tokens.token_type_ids[i] for i in indices] if tokens.token_type_ids is not None else None
-    return collate_rows([tokens.input_ids[i] for i in indices], types, pad_id)
+    """Pad one batch of texts (all their windows, under `long_text: windows`) to its longest row."""
+    rows = tokens.rows_of(indices)
+    types = [tokens.token_type_ids[i] for i in rows] if tokens.token_type_ids is not None else None
+    batch = collate_rows([tokens.input_ids[i] for i in rows], types, pad_id)
+    if tokens.window_starts is not None:
+        batch["window_document"] = window_documents(tokens.windows[np.asarray(indices, dtype=np.int64)])
+    return batch
+
+
+def window_documents(windows: Sequence[int] | np.ndarray) -> torch.Tensor:
+    """The model's `window_document` input: for each row, the position of its text in the batch
+    (texts in order, each text's windows together), from the number of windows of each text."""
+    return torch.from_numpy(np.repeat(np.arange(len(windows), dtype=np.int64), np.asarray(windows, dtype=np.int64)))
 
 
 def collate_rows(rows: Sequence[list[int]], type_rows: Sequence[list[int]] | None, pad_id: int) -> dict[str, torch.Tensor]:
@@ -116,7 +200,7 @@ def run_in_batches(
     Every batched pass over texts (predictions, validation, the frozen path's pooled
     vectors) goes through here; returns `out`.
     """
-    batches = sorted_batches(tokens.lengths, batch_size)
+    batches = sorted_batches(tokens.lengths, batch_size, tokens.windows if tokens.window_starts is not None else None)
     with progress(len(batches), description, enabled=show_progress) as advance:
         for indices, batch in iterate(tokens, batches, pad_id):
             for name, values in run(batch).items():

@@ -19,6 +19,7 @@ from textheads.errors import ModelOutputError
 from textheads.inference.backends import Backend, evaluating, raw_outputs
 from textheads.inference.batching import Tokenized, run_in_batches, tokenize
 from textheads.model import TextHeadsModel
+from textheads.model_config import long_text_of
 from textheads.specs import HeadSpec
 
 __all__ = ["Predictions", "empty_outputs", "pad_id", "predict_outputs", "require_finite", "run_heads", "to_records", "to_user_outputs"]
@@ -31,7 +32,10 @@ class Predictions:
     outputs: dict[str, np.ndarray]
     """multilabel (n, L) and multiclass (n, C) probabilities; regression (n,) values; all finite."""
     truncated: np.ndarray
-    """bool (n,): texts longer than the model's max length, cut before encoding."""
+    """bool (n,): texts of which some tokens were not read (longer than the model's max length,
+    or under `long_text: windows` than its `max_windows` windows)."""
+    unread: np.ndarray | None = None
+    """float (n,): the share of each text's tokens that were not read."""
 
 
 def empty_outputs(specs: dict[str, HeadSpec], n: int) -> dict[str, np.ndarray]:
@@ -55,7 +59,7 @@ def run_heads(
         return {name: values.cpu().numpy() for name, values in raw_outputs(model, batch).items()}
 
     with evaluating(model), torch.inference_mode():
-        out = empty_outputs(model.specs, len(tokens.input_ids))
+        out = empty_outputs(model.specs, len(tokens))
         return run_in_batches(tokens, pad_id, run, out, batch_size=batch_size, show_progress=show_progress, description=description)
 
 
@@ -75,11 +79,11 @@ def predict_outputs(
     show_progress: bool = False,
 ) -> Predictions:
     """Run every head on `texts` (length-sorted batches, padded per batch), in input order."""
-    tokens = tokenize(tokenizer, texts, backend.max_length)
+    tokens = tokenize(tokenizer, texts, backend.max_length, long_text_of(backend.config))
     out = empty_outputs(backend.specs, len(texts))
     outputs = run_in_batches(tokens, pad_id(tokenizer), backend.run, out, batch_size=batch_size, show_progress=show_progress)
     require_finite(outputs)
-    return Predictions(outputs, tokens.truncated)
+    return Predictions(outputs, tokens.truncated, tokens.unread)
 
 
 def require_finite(outputs: dict[str, np.ndarray]) -> None:

@@ -11,6 +11,7 @@ textheads' own, is replaced.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ from typing import Any, TextIO
 
 from textheads.errors import ConfigError
 from textheads.io import fsync_dir, write_json_atomic
+from textheads.model_config import long_text_of
 
 _HEAD_BYTES = 1 << 20
 _TRUNCATED_END = b'"truncated": true}\n'
@@ -56,7 +58,11 @@ def model_identity(backend: Any) -> str:
     and weights (the PyTorch parameters, or the ONNX graph file), and where it runs."""
     digest = hashlib.sha256()
     specs = {name: spec.model_dump(mode="json") for name, spec in backend.specs.items()}
-    digest.update(json.dumps([specs, backend.max_length], sort_keys=True).encode())
+    reading: list[Any] = [specs, backend.max_length]
+    long_text = long_text_of(backend.config)
+    if long_text.mode != "truncate":  # identities of truncating models stay those of partials written before
+        reading.append(dataclasses.asdict(long_text))
+    digest.update(json.dumps(reading, sort_keys=True).encode())
     model = getattr(backend, "model", None)
     if model is not None:
         import torch

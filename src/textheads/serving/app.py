@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from textheads import __version__
 from textheads.errors import ConfigError, MissingExtraError
 from textheads.inference.predict import to_records
+from textheads.model_config import long_text_of
 from textheads.serving.batcher import ContinuousBatcher, Overloaded, Unavailable
 from textheads.serving.body_limit import ASGIApp, BodyLimit, Receive, Scope, Send, send_json
 from textheads.serving.description import ModelDescription, describe_model
@@ -119,7 +120,9 @@ def create_app(model_path: str | Path, *, api_key: str | None = None, limits: Li
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         nonlocal batcher
         workers = list(backends) if backends is not None else _model_backends(model, model_path, limits)
-        batcher = ContinuousBatcher(workers, tokenizer, batch_size=limits.encoder_batch, wait_ms=limits.batch_wait_ms, max_pending=limits.max_pending, timeout_s=limits.timeout_s)
+        batcher = ContinuousBatcher(
+            workers, tokenizer, batch_size=limits.encoder_batch, wait_ms=limits.batch_wait_ms, max_pending=limits.max_pending, timeout_s=limits.timeout_s, long_text=long_text_of(model.config)
+        )
         batcher.start()
         try:
             yield
@@ -288,6 +291,7 @@ def _model_info(model: ModelDescription, limits: Limits) -> dict[str, Any]:
         "textheads_version": __version__,
         "encoder": public_encoder_name(model.config.encoder_name or "default"),
         "max_length": model.max_length,
+        "long_text": long_text_of(model.config).mode,
         "backend": model.backend,
         "device": model.device,
         "precision": model.precision,

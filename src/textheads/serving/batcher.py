@@ -35,8 +35,9 @@ from transformers import PreTrainedTokenizerBase
 
 from textheads.errors import ModelOutputError
 from textheads.inference.backends import Backend
-from textheads.inference.batching import collate_rows, tokenize
+from textheads.inference.batching import collate_rows, tokenize, window_documents
 from textheads.inference.predict import Predictions, empty_outputs, pad_id, require_finite
+from textheads.inference.windows import TRUNCATE, LongText
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +92,9 @@ class _Request:
 class _Text:
     arrival: int
     length: int = field(compare=False)
-    input_ids: list[int] = field(compare=False)
-    token_type_ids: list[int] | None = field(compare=False)
+    input_ids: list[list[int]] = field(compare=False)
+    """Its rows: one, or its windows under `long_text: windows`."""
+    token_type_ids: list[list[int]] | None = field(compare=False)
     request: _Request = field(compare=False)
     row: int = field(compare=False)
 
@@ -110,7 +112,9 @@ class ContinuousBatcher:
 
     `max_pending` bounds the texts waiting in the pool; `timeout_s` is how long
     one request may wait for its predictions, and how long a model thread may
-    run one batch before it counts as stuck (None: no limit).
+    run one batch before it counts as stuck (None: no limit). `long_text` is how
+    the model reads long texts (its `model.long_text`): under `windows` a batch
+    of `batch_size` texts runs all their windows, one answer per text.
     """
 
     def __init__(
@@ -122,11 +126,13 @@ class ContinuousBatcher:
         wait_ms: float = 2.0,
         max_pending: int = 4096,
         timeout_s: float | None = None,
+        long_text: LongText = TRUNCATE,
     ) -> None:
         if not backends:
             raise ValueError("give at least one backend")
         self.backends, self.tokenizer = list(backends), tokenizer
         self.specs, self.max_length = self.backends[0].specs, self.backends[0].max_length
+        self.long_text = long_text
         self.batch_size, self.wait = batch_size, wait_ms / 1000
         self.max_pending, self.timeout_s = max_pending, timeout_s
         self.pad_id = pad_id(tokenizer)
@@ -183,13 +189,15 @@ class ContinuousBatcher:
         """
         self._check_room(len(texts))
         loop = asyncio.get_running_loop()
-        tokens = tokenize(self.tokenizer, texts, self.max_length)
+        tokens = tokenize(self.tokenizer, texts, self.max_length, self.long_text)
         request = _Request(empty_outputs(self.specs, len(texts)), tokens.truncated, len(texts), loop.create_future(), loop)
-        types = tokens.token_type_ids
+        types, lengths = tokens.token_type_ids, tokens.lengths
         with self._condition:
             self._check_room(len(texts))
-            for row, ids in enumerate(tokens.input_ids):
-                self._pool.append(_Text(next(self._arrivals), len(ids), ids, types[row] if types is not None else None, request, row))
+            for row in range(len(tokens)):
+                rows = tokens.rows_of([row])
+                ids = [tokens.input_ids[r] for r in rows]
+                self._pool.append(_Text(next(self._arrivals), int(lengths[row]), ids, [types[r] for r in rows] if types is not None else None, request, row))
             self._condition.notify_all()
         timeout_s = timeout_s if timeout_s is not None else self.timeout_s
         try:
@@ -252,8 +260,11 @@ class ContinuousBatcher:
         live = [t for t in batch if not t.request.closed]
         if not live:
             return
-        types = [t.token_type_ids for t in live] if live[0].token_type_ids is not None else None
-        results = backend.run(collate_rows([t.input_ids for t in live], types, self.pad_id))
+        types = [types for t in live for types in t.token_type_ids] if live[0].token_type_ids is not None else None  # type: ignore[union-attr]
+        batch = collate_rows([ids for t in live for ids in t.input_ids], types, self.pad_id)
+        if self.long_text.windowed:
+            batch["window_document"] = window_documents([len(t.input_ids) for t in live])
+        results = backend.run(batch)
         with self._lock:
             for position, text in enumerate(live):
                 request = text.request

@@ -141,7 +141,7 @@ def response_model(specs: dict[str, HeadSpec]) -> type[BaseModel]:
         "Prediction",
         __config__=ConfigDict(extra="forbid"),
         __doc__="One text's predictions: each requested head, and whether the text was cut to the model's length.",
-        truncated=(bool, Field(description="The text was longer than the model reads and was cut.")),
+        truncated=(bool, Field(description="Some of the text was not read: it was longer than the model reads (see `/model`: `max_length`, `long_text`).")),
         **heads,
     )
     return create_model("PredictResponse", __config__=ConfigDict(extra="forbid"), predictions=(list[record], ...))  # type: ignore[call-overload, valid-type]
@@ -190,7 +190,8 @@ class ModelInfo(BaseModel):
 
     textheads_version: str
     encoder: str = Field(description="The encoder's hub id, `default`, or only the final name of a local folder.")
-    max_length: int = Field(description="Tokens read per text; longer texts are cut.")
+    max_length: int = Field(description="Tokens the encoder reads at once.")
+    long_text: str = Field(description="How a text longer than `max_length` is read: `truncate` (its start), `head_tail` (its start and end), or `windows` (all of it, in overlapping windows of `max_length`, up to the model's `max_windows`).")
     backend: str
     device: str = Field(description="Where the model runs: `cpu` or `cuda:N`.")
     precision: str = Field(description="What the model computes in: `fp32`, `fp16` or `bf16`.")

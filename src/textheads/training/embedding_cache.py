@@ -1,7 +1,8 @@
 """A disk cache of pooled encoder outputs, for training heads on a frozen encoder.
 
 Entries are keyed by the encoder (its config and a digest of its loaded
-weights), the tokenizer, the pooling, the max length and the text itself, so a
+weights), the tokenizer, the pooling, the max length, how long texts are read
+(`model.long_text`: a text's vector is then its windows' combined) and the text itself, so a
 second run on the same data, or on data that overlaps it, encodes only the
 texts it has not seen, and an encoder whose weights changed never reads
 another's vectors, wherever its weights came from (one file, shards, `.bin`,
@@ -17,6 +18,7 @@ and its texts encoded again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -26,6 +28,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +36,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from transformers import PreTrainedTokenizerBase
 
+from textheads.inference.windows import TRUNCATE, LongText
 from textheads.io import fsync_dir
 from textheads.training.integrity import safetensors_problem
 
@@ -73,9 +77,14 @@ def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def encoder_key(encoder_config: dict, weights: str, tokenizer: str, pooling: str, pool_layers: int, max_length: int) -> str:
-    """A digest naming one way of turning texts into vectors (`weights`, `tokenizer`: their digests)."""
-    identity = {
+def encoder_key(
+    encoder_config: dict, weights: str, tokenizer: str, pooling: str, pool_layers: int, max_length: int, long_text: LongText = TRUNCATE
+) -> str:
+    """A digest naming one way of turning texts into vectors (`weights`, `tokenizer`: their digests).
+
+    `long_text` other than truncation is part of it (a text's vector is then its windows', or
+    its head and tail's): a cache of truncated texts is never read for windows."""
+    identity: dict[str, Any] = {
         "format": KEY_FORMAT,
         "config": {k: v for k, v in sorted(encoder_config.items()) if not k.startswith("_")},
         "weights": weights,
@@ -84,6 +93,8 @@ def encoder_key(encoder_config: dict, weights: str, tokenizer: str, pooling: str
         "pool_layers": pool_layers,
         "max_length": max_length,
     }
+    if long_text.mode != "truncate":  # keys of truncating models stay those of caches written before
+        identity["long_text"] = dataclasses.asdict(long_text) if long_text.windowed else long_text.mode
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 

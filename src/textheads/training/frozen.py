@@ -22,7 +22,7 @@ from textheads.inference.batching import run_in_batches, tokenize
 from textheads.inference.predict import pad_id
 from textheads.losses import combined_loss
 from textheads.model import TextHeadsModel
-from textheads.model_config import max_length_of
+from textheads.model_config import long_text_of, max_length_of
 from textheads.progress import progress
 from textheads.training.best_model import BestModelTracker, save_best
 from textheads.training.checkpoint import TrainerState
@@ -48,11 +48,11 @@ def embedding_cache_for(
     warn: Callable[[str], None] | None = None,
 ) -> EmbeddingCache:
     """The disk cache of `model`'s pooled vectors, keyed by its encoder's config and weights, the
-    tokenizer, the pooling and the max length. `warn` receives a line per damaged shard dropped
+    tokenizer, the pooling, the max length and `model.long_text`. `warn` receives a line per damaged shard dropped
     (default: `warnings.warn`)."""
     config = model.config
     key = encoder_key(
-        config.encoder, weights_digest(model.encoder), tokenizer_digest(tokenizer), config.pooling, config.pool_layers, max_length_of(config)
+        config.encoder, weights_digest(model.encoder), tokenizer_digest(tokenizer), config.pooling, config.pool_layers, max_length_of(config), long_text_of(config)
     )
     return EmbeddingCache(cache_dir or default_cache_dir(), key, width=model.heads_input_size, warn=warn)
 
@@ -66,8 +66,9 @@ def pooled_vectors_fn(
     device: torch.device | None = None,
 ) -> Callable[[list[str]], np.ndarray]:
     """A function encoding texts into `model`'s pooled vectors, in length-sorted batches, on
-    `device` (default: where the model is; the model is moved there)."""
-    max_length = max_length_of(model.config)
+    `device` (default: where the model is; the model is moved there). Under `long_text: windows`
+    a text's vector is its windows' combined, as the model combines them."""
+    max_length, long_text = max_length_of(model.config), long_text_of(model.config)
 
     def compute(texts: list[str]) -> np.ndarray:
         where = device or next(model.parameters()).device
@@ -76,7 +77,7 @@ def pooled_vectors_fn(
         def run(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
             return {"pooled": model.encode(**{k: v.to(where) for k, v in batch.items()}).float().cpu().numpy()}
 
-        tokens = tokenize(tokenizer, texts, max_length)
+        tokens = tokenize(tokenizer, texts, max_length, long_text)
         out = {"pooled": np.zeros((len(texts), model.heads_input_size), dtype=np.float32)}
         model.encoder.eval()
         with torch.inference_mode():

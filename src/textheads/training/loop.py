@@ -27,6 +27,7 @@ from textheads.inference.batching import Tokenized, grouped_batches, tokenize
 from textheads.inference.predict import pad_id, run_heads, to_user_outputs
 from textheads.losses import combined_loss
 from textheads.model import TextHeadsModel
+from textheads.model_config import long_text_of, max_length_of
 from textheads.progress import progress
 from textheads.training import distributed
 from textheads.training.best_model import BestModelTracker, read_validation_metrics, save_best
@@ -107,11 +108,13 @@ class Trainer:
         self.echo = echo if self.is_main else _silent
         self.train_data, self.validation_data = train_data, validation_data
         self.pad_id = pad_id(tokenizer)
-        max_length = config.model.max_length
-        self.train_tokens = tokenize(tokenizer, train_data.texts, max_length)
+        # A batch holds batch_size texts; under `long_text: windows` each brings up to
+        # max_windows windows into the step (one loss per text, over all its windows).
+        max_length, long_text = max_length_of(model.config), long_text_of(model.config)
+        self.train_tokens = tokenize(tokenizer, train_data.texts, max_length, long_text)
         self.validation_tokens: Tokenized | None = None
         if validation_data is not None:
-            self.validation_tokens = tokenize(tokenizer, validation_data.texts, max_length)
+            self.validation_tokens = tokenize(tokenizer, validation_data.texts, max_length, long_text)
         self.targets = TargetTensors(model, train_data)
         self.validation_targets = TargetTensors(model, validation_data) if validation_data is not None else None
         self.steps_per_epoch = math.ceil(len(train_data) / self.settings.batch_size)
@@ -322,14 +325,13 @@ class Trainer:
         processes, rank = self.accelerator.num_processes, self.accelerator.process_index
         if processes == 1:
             return run_heads(self.model, tokens, self.pad_id, batch_size=batch_size, show_progress=self.show_progress, description="Validating")
-        rows = np.arange(rank, len(tokens.input_ids), processes)
-        share = Tokenized([tokens.input_ids[i] for i in rows], [tokens.token_type_ids[i] for i in rows] if tokens.token_type_ids is not None else None, tokens.truncated[rows])
+        share = tokens.subset(np.arange(rank, len(tokens), processes))
         mine = run_heads(self.model, share, self.pad_id, batch_size=batch_size, show_progress=self.show_progress, description="Validating")
         raw: dict[str, np.ndarray] = {}
         for other, values in enumerate(distributed.gathered(mine)):
             for name, array in values.items():
                 if name not in raw:
-                    raw[name] = np.empty((len(tokens.input_ids), *array.shape[1:]), dtype=array.dtype)
+                    raw[name] = np.empty((len(tokens), *array.shape[1:]), dtype=array.dtype)
                 raw[name][other::processes] = array
         return raw
 
