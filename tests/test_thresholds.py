@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
+import pytest
 from sklearn.metrics import f1_score
 
+from conftest import make_rows
+from textheads.config import build_config
 from textheads.decisions import apply_top1_fallback
+from textheads.errors import ConfigError
 from textheads.specs import HeadSpec
 from textheads.thresholds import GRID, tune_global, tune_per_label, tuned_spec
 
@@ -61,3 +68,67 @@ def test_ties_keep_the_threshold_nearest_one_half() -> None:
     prob = np.array([[0.9], [0.81], [0.2], [0.1]] * 5)
     thresholds, _ = tune_per_label(y, prob, min_positives=1)
     assert thresholds[0] == 0.5
+
+
+def _rare_label_data() -> tuple[np.ndarray, np.ndarray]:
+    """Label 0 common (separates at 0.7); label 1 with 2 positives, both near 0.9."""
+    rng = np.random.default_rng(1)
+    y = np.zeros((300, 2), dtype=int)
+    y[:100, 0] = 1
+    y[[5, 150], 1] = 1
+    prob = np.where(y == 1, rng.uniform(0.7, 1.0, (300, 2)), rng.uniform(0.0, 0.69, (300, 2)))
+    prob[:, 1] = np.where(y[:, 1] == 1, [0.9], rng.uniform(0.0, 0.3, 300))
+    return y, prob
+
+
+def test_shrinkage_weighs_a_rare_labels_own_threshold_by_its_positives() -> None:
+    y, prob = _rare_label_data()
+    own, _ = tune_per_label(y, prob, min_positives=1)
+    global_ = tune_global(y, prob)
+    thresholds, tuned = tune_per_label(y, prob, shrinkage=10)
+    assert tuned.tolist() == [True, False]
+    # 2 positives: 2/12 of its own threshold, 10/12 of the global one (not the global one alone).
+    assert thresholds[1] == pytest.approx(2 / 12 * own[1] + 10 / 12 * global_)
+    assert thresholds[1] != pytest.approx(global_)
+    assert thresholds[0] == pytest.approx(100 / 110 * own[0] + 10 / 110 * global_)
+
+
+def test_no_shrinkage_keeps_the_global_fallback() -> None:
+    y, prob = _rare_label_data()
+    thresholds, _ = tune_per_label(y, prob, shrinkage=0)
+    assert thresholds[1] == tune_global(y, prob)
+
+
+@pytest.mark.parametrize(
+    ("head", "message"),
+    [
+        ({"kind": "multilabel", "threshold_shrinkage": -1}, "heads.t.threshold_shrinkage: Input should be greater than or equal to 0"),
+        ({"kind": "multiclass", "threshold_shrinkage": 10}, "threshold_shrinkage applies to multilabel heads only"),
+    ],
+)
+def test_threshold_shrinkage_is_checked(head: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_config({"heads": {"t": head}})
+
+
+def test_a_fitted_rare_label_gets_the_shrunk_threshold(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    from textheads import TextClassifier
+
+    rows = make_rows(120, seed=3, missing=False)
+    validation = make_rows(40, seed=4, missing=False)
+    for i, row in enumerate(rows + validation):
+        row["tags"] = ["rare"] if i % 20 == 0 else ["common"] if i % 2 else []
+    assert sum(row["tags"] == ["rare"] for row in validation) == 2
+    clf = TextClassifier(
+        {"tags": {"kind": "multilabel", "labels": ["common", "rare"], "threshold_shrinkage": 10}},
+        encoder=str(tiny_encoder_dir),
+        max_length=32,
+        train={"freeze": "encoder", "epochs": 3, "seed": 1, "cache_dir": str(tmp_path / "cache")},
+    )
+    clf.fit(rows, validation=validation, show_progress=False, echo=lambda _: None)
+    y = np.array([[int("common" in r["tags"]), int("rare" in r["tags"])] for r in validation])
+    prob = clf.predict_proba([r["text"] for r in validation])["tags"]
+    expected, _ = tune_per_label(y, prob, shrinkage=10)
+    stored = clf.heads_["tags"].thresholds()
+    assert stored == pytest.approx(expected.tolist(), abs=1e-6)
+    assert stored[1] != pytest.approx(tune_global(y, prob))  # not today's global fallback

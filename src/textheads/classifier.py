@@ -218,7 +218,8 @@ class TextClassifier:
                 continue
             specs[spec.name], untuned = tuned_spec(spec, target.values[target.mask].astype(np.int64), outputs[spec.name][target.mask])
             if untuned:
-                echo(f"{spec.name}: too few validation positives to tune {', '.join(untuned)} alone; they use the global threshold")
+                how = "their thresholds lean on the global one (threshold_shrinkage)" if spec.threshold_shrinkage else "they use the global threshold"
+                echo(f"{spec.name}: too few validation positives to tune {', '.join(untuned)} alone; {how}")
         backend.specs = specs
         return True
 

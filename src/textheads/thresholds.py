@@ -2,7 +2,10 @@
 
 Each label gets the threshold that maximises its own F1 on the validation
 rows; a label with too few validation positives to trust gets the global
-threshold that maximises macro-F1 over all labels instead.
+threshold that maximises macro-F1 over all labels instead. With shrinkage k
+(`HeadSpec.threshold_shrinkage`), a label with n validation positives gets
+n / (n + k) of its own threshold and the rest of the global one: the fewer its
+positives, the nearer the global threshold, with no cliff at one count.
 """
 
 from __future__ import annotations
@@ -42,11 +45,14 @@ def tune_per_label(
     *,
     grid: np.ndarray = GRID,
     min_positives: int = 5,
+    shrinkage: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-label thresholds maximising each label's F1.
 
     Returns (thresholds, tuned) where `tuned[j]` is False for labels with fewer
-    than `min_positives` validation positives: those get the global threshold.
+    than `min_positives` validation positives. Without `shrinkage` those get the
+    global threshold; with it, every label with n positives gets
+    n / (n + shrinkage) of its own threshold and the rest of the global one.
     """
     scores = f1_per_label(y_true, y_prob, grid)
     # Ties go to the threshold nearest 0.5: a label the validation data separates over a
@@ -60,7 +66,10 @@ def tune_per_label(
     gain = scores[best, np.arange(scores.shape[1])] - at_half
     thresholds = np.where(gain > 1.0 / positives, thresholds, 0.5)
     tuned = y_true.sum(axis=0) >= min_positives
-    if not tuned.all():
+    if shrinkage > 0:
+        weight = y_true.sum(axis=0) / (y_true.sum(axis=0) + shrinkage)
+        thresholds = weight * thresholds + (1 - weight) * tune_global(y_true, y_prob, grid)
+    elif not tuned.all():
         thresholds = np.where(tuned, thresholds, tune_global(y_true, y_prob, grid))
     return thresholds.astype(np.float64), tuned
 
@@ -74,10 +83,11 @@ def tuned_spec(spec: HeadSpec, y_true: np.ndarray, y_prob: np.ndarray, *, min_po
     """A multilabel spec with per-label thresholds tuned on (y_true, y_prob).
 
     Returns the spec and the labels that had too few positives to be tuned
-    alone (they got the global threshold).
+    alone (they got the global threshold, or with `spec.threshold_shrinkage`
+    mostly the global threshold).
     """
     labels = spec.labels or []
-    thresholds, tuned = tune_per_label(y_true, y_prob, min_positives=min_positives)
+    thresholds, tuned = tune_per_label(y_true, y_prob, min_positives=min_positives, shrinkage=spec.threshold_shrinkage)
     threshold = {label: float(t) for label, t in zip(labels, thresholds, strict=True)}
     untuned = [label for label, ok in zip(labels, tuned, strict=True) if not ok]
     return HeadSpec.model_validate({**spec.model_dump(), "threshold": threshold}), untuned
