@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +9,9 @@ import pytest
 from sklearn.metrics import f1_score
 
 from conftest import make_rows
-from textheads.config import build_config
 from textheads.decisions import apply_top1_fallback
-from textheads.errors import ConfigError
 from textheads.specs import HeadSpec
-from textheads.thresholds import GRID, tune_global, tune_per_label, tuned_spec
+from textheads.thresholds import GRID, f1_per_label, tune_global, tune_per_label, tuned_spec
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:
@@ -35,11 +32,12 @@ def test_per_label_thresholds_maximise_each_labels_f1() -> None:
     assert 0.6 < thresholds[0] <= 0.7 and 0.1 < thresholds[1] <= 0.2
 
 
-def test_rare_labels_fall_back_to_the_global_threshold() -> None:
+def test_labels_under_min_positives_get_the_lowest_threshold_of_their_best_f1() -> None:
     y, prob = _data()
     thresholds, tuned = tune_per_label(y, prob, min_positives=1000)
     assert not tuned.any()
-    assert np.all(thresholds == tune_global(y, prob))
+    scores = f1_per_label(y, prob, GRID)
+    assert thresholds.tolist() == [GRID[scores[:, j] == scores[:, j].max()].min() for j in range(3)]
 
 
 def test_tuned_spec_stores_thresholds_by_label() -> None:
@@ -81,37 +79,26 @@ def _rare_label_data() -> tuple[np.ndarray, np.ndarray]:
     return y, prob
 
 
-def test_shrinkage_weighs_a_rare_labels_own_threshold_by_its_positives() -> None:
+def test_a_label_with_few_positives_gets_the_lowest_threshold_of_its_best_f1() -> None:
     y, prob = _rare_label_data()
-    own, _ = tune_per_label(y, prob, min_positives=1)
     global_ = tune_global(y, prob)
-    thresholds, tuned = tune_per_label(y, prob, shrinkage=10)
+    thresholds, tuned = tune_per_label(y, prob)
     assert tuned.tolist() == [True, False]
-    # 2 positives: 2/12 of its own threshold, 10/12 of the global one (not the global one alone).
-    assert thresholds[1] == pytest.approx(2 / 12 * own[1] + 10 / 12 * global_)
-    assert thresholds[1] != pytest.approx(global_)
-    assert thresholds[0] == pytest.approx(100 / 110 * own[0] + 10 / 110 * global_)
+    # Label 1's 2 positives score 0.9, its negatives under 0.3: F1 is 1 from 0.30 to 0.9, and
+    # the label keeps its recall at 0.30, not at the global threshold nor near 0.5.
+    assert prob[y[:, 1] == 0, 1].max() < 0.3
+    assert thresholds[1] == pytest.approx(0.3)
+    assert global_ != pytest.approx(0.3)
 
 
-def test_no_shrinkage_keeps_the_global_fallback() -> None:
+def test_a_label_without_validation_positives_gets_the_global_threshold() -> None:
     y, prob = _rare_label_data()
-    thresholds, _ = tune_per_label(y, prob, shrinkage=0)
+    y[:, 1] = 0
+    thresholds, _ = tune_per_label(y, prob)
     assert thresholds[1] == tune_global(y, prob)
 
 
-@pytest.mark.parametrize(
-    ("head", "message"),
-    [
-        ({"kind": "multilabel", "threshold_shrinkage": -1}, "heads.t.threshold_shrinkage: Input should be greater than or equal to 0"),
-        ({"kind": "multiclass", "threshold_shrinkage": 10}, "threshold_shrinkage applies to multilabel heads only"),
-    ],
-)
-def test_threshold_shrinkage_is_checked(head: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        build_config({"heads": {"t": head}})
-
-
-def test_a_fitted_rare_label_gets_the_shrunk_threshold(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+def test_a_fitted_rare_label_gets_its_own_threshold(tiny_encoder_dir: Path, tmp_path: Path) -> None:
     from textheads import TextClassifier
 
     rows = make_rows(120, seed=3, missing=False)
@@ -120,15 +107,17 @@ def test_a_fitted_rare_label_gets_the_shrunk_threshold(tiny_encoder_dir: Path, t
         row["tags"] = ["rare"] if i % 20 == 0 else ["common"] if i % 2 else []
     assert sum(row["tags"] == ["rare"] for row in validation) == 2
     clf = TextClassifier(
-        {"tags": {"kind": "multilabel", "labels": ["common", "rare"], "threshold_shrinkage": 10}},
+        {"tags": {"kind": "multilabel", "labels": ["common", "rare"]}},
         encoder=str(tiny_encoder_dir),
         max_length=32,
         train={"freeze": "encoder", "epochs": 3, "seed": 1, "cache_dir": str(tmp_path / "cache")},
     )
-    clf.fit(rows, validation=validation, show_progress=False, echo=lambda _: None)
-    y = np.array([[int("common" in r["tags"]), int("rare" in r["tags"])] for r in validation])
+    messages: list[str] = []
+    clf.fit(rows, validation=validation, show_progress=False, echo=messages.append)
+    y = np.array([[int(label in r["tags"]) for label in ("common", "rare")] for r in validation])
     prob = clf.predict_proba([r["text"] for r in validation])["tags"]
-    expected, _ = tune_per_label(y, prob, shrinkage=10)
-    stored = clf.heads_["tags"].thresholds()
-    assert stored == pytest.approx(expected.tolist(), abs=1e-6)
-    assert stored[1] != pytest.approx(tune_global(y, prob))  # not today's global fallback
+    scores = f1_per_label(y, prob, GRID)[:, 1]
+    stored = clf.heads_["tags"].thresholds_by_label()["rare"]
+    assert stored == pytest.approx(GRID[scores == scores.max()].min())  # the lowest of its best F1
+    assert stored != pytest.approx(tune_global(y, prob))  # not the global threshold, as before
+    assert any("fewer than 5 validation positives for rare" in m for m in messages)

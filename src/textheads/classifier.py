@@ -218,8 +218,7 @@ class TextClassifier:
                 continue
             specs[spec.name], untuned = tuned_spec(spec, target.values[target.mask].astype(np.int64), outputs[spec.name][target.mask])
             if untuned:
-                how = "their thresholds lean on the global one (threshold_shrinkage)" if spec.threshold_shrinkage else "they use the global threshold"
-                echo(f"{spec.name}: too few validation positives to tune {', '.join(untuned)} alone; {how}")
+                echo(f"{spec.name}: fewer than 5 validation positives for {', '.join(untuned)}; each gets the lowest threshold of its best F1 (the global threshold where it has none)")
         backend.specs = specs
         return True
 

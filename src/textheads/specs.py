@@ -30,8 +30,6 @@ LOSSES: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_LOSS = {"multilabel": "bce", "multiclass": "cross_entropy", "regression": "mse"}
 RESERVED_HEAD_NAMES = frozenset({"text", "truncated"})
-DEFAULT_THRESHOLD_SHRINKAGE = 0.0
-"""k of `HeadSpec.threshold_shrinkage` (measured in benchmarks/thresholds.py --rare)."""
 DEFAULT_CONV_KERNEL_SIZES = [2, 3, 4]
 """Kernel sizes of the convolutional head that classification heads get by default
 when the encoder is fine-tuned (see `HeadSpec.with_default_head_type`)."""
@@ -104,11 +102,6 @@ class HeadSpec(StrictModel):
     """Multilabel only: decision threshold, one for all labels or one per label."""
     tune_thresholds: bool = True
     """Multilabel only: after training, tune one threshold per label on the validation data."""
-    threshold_shrinkage: float = Field(default=DEFAULT_THRESHOLD_SHRINKAGE, ge=0.0)
-    """Multilabel threshold tuning, k: a label with n validation positives gets n / (n + k)
-    of its own tuned threshold and the rest of the global one (the threshold that maximises
-    macro-F1 over all labels), so a label seen a few times is neither trusted alone nor
-    ignored. 0: its own threshold, or the global one under 5 validation positives."""
     top1_fallback: bool = False
     """Multilabel only: a text always gets at least its most probable label."""
 
@@ -187,8 +180,6 @@ class HeadSpec(StrictModel):
             raise ValueError("pos_weight applies to the bce and focal losses, not asl")
         if self.focal_alpha is not None and not (self.kind == "multilabel" and self.loss == "focal"):
             raise ValueError("focal_alpha applies to multilabel heads with loss: focal")
-        if self.threshold_shrinkage != DEFAULT_THRESHOLD_SHRINKAGE and self.kind != "multilabel":
-            raise ValueError("threshold_shrinkage applies to multilabel heads only")
         if self.top1_fallback and self.kind != "multilabel":
             raise ValueError("top1_fallback applies to multilabel heads only")
         if (isinstance(self.threshold, dict) or self.threshold != 0.5) and self.kind != "multilabel":
