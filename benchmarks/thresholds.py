@@ -13,7 +13,7 @@ also their mean probability (an ensemble). Writes benchmarks/results/thresholds.
 Rare labels (issue 16): on Reuters (training file only: own validation and
 held-out rows, iteratively stratified) and GoEmotions (its own dev and test),
 each way of choosing thresholds for labels with few validation positives
-(the global fallback of before, the library's rule now, shrinkage towards the
+(today's global fallback, shrinkage towards the
 global threshold, ties to the lowest threshold, thresholds from out-of-fold
 predictions on the training rows, 0.5; GoEmotions also with a validation set
 a tenth of its dev split, 10 draws), and each imbalance
@@ -101,9 +101,7 @@ def threshold_rules(dev_y: np.ndarray, dev_p: np.ndarray, oof_y: np.ndarray, oof
     own, _ = tune_per_label(dev_y, dev_p, min_positives=1)
     positives = dev_y.sum(axis=0)
     today, tuned = tune_per_label(dev_y, dev_p)
-    # Before issue 16 a label under 5 validation positives got the global threshold.
-    before = np.where(tuned, today, global_)
-    rules: dict[str, np.ndarray | float] = {"global_under_5 (before)": before, "library (now)": today, "0.5": 0.5, "global": global_, "per_label_always": own}
+    rules: dict[str, np.ndarray | float] = {"today": today, "0.5": 0.5, "global": global_, "per_label_always": own}
     scores = f1_per_label(dev_y, dev_p, GRID)
     raw = GRID[[_nearest_half_of_best(scores[:, j], GRID) for j in range(scores.shape[1])]]  # without the 0.5 guard
     lowest = GRID[np.argmax(scores >= scores.max(axis=0) - 1e-12, axis=0)]  # ties to the lowest threshold
@@ -116,7 +114,7 @@ def threshold_rules(dev_y: np.ndarray, dev_p: np.ndarray, oof_y: np.ndarray, oof
     if oof_p.any():
         oof, _ = tune_per_label(oof_y, oof_p)
         rules["oof"] = oof
-        rules["oof_when_few"] = np.where(tuned, before, oof)
+        rules["oof_when_few"] = np.where(tuned, today, oof)
         rules["dev_plus_oof"], _ = tune_per_label(np.concatenate([dev_y, oof_y]), np.concatenate([dev_p, oof_p]))
         for k in (10, 20):
             weight = positives / (positives + k)

@@ -218,7 +218,7 @@ class TextClassifier:
                 continue
             specs[spec.name], untuned = tuned_spec(spec, target.values[target.mask].astype(np.int64), outputs[spec.name][target.mask])
             if untuned:
-                echo(f"{spec.name}: fewer than 5 validation positives for {', '.join(untuned)}; each gets the lowest threshold of its best F1 (the global threshold where it has none)")
+                echo(f"{spec.name}: too few validation positives to tune {', '.join(untuned)} alone; they use the global threshold")
         backend.specs = specs
         return True
 

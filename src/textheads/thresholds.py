@@ -1,15 +1,8 @@
 """Decision thresholds for multilabel heads, tuned on validation data.
 
 Each label gets the threshold that maximises its own F1 on the validation
-rows. A label with too few validation positives to trust (under 5) still gets
-its own best threshold, the lowest of equal F1: with a handful of positives
-the F1 curve is flat from the highest-scoring negative up to the lowest
-positive, and the positives still to come score lower than the few seen more
-often than not, so the low end keeps the label's recall (on held-out rows of
-Reuters and of GoEmotions with a small validation set it beat both the global
-threshold and the end nearest 0.5: benchmarks/thresholds.py --rare). A label
-without any validation positive gets the global threshold, the one that
-maximises macro-F1 over all labels.
+rows; a label with too few validation positives to trust gets the global
+threshold that maximises macro-F1 over all labels instead.
 """
 
 from __future__ import annotations
@@ -53,8 +46,7 @@ def tune_per_label(
     """Per-label thresholds maximising each label's F1.
 
     Returns (thresholds, tuned) where `tuned[j]` is False for labels with fewer
-    than `min_positives` validation positives: those get the lowest threshold of
-    their best F1 (the global threshold when they have no positive at all).
+    than `min_positives` validation positives: those get the global threshold.
     """
     scores = f1_per_label(y_true, y_prob, grid)
     # Ties go to the threshold nearest 0.5: a label the validation data separates over a
@@ -64,14 +56,12 @@ def tune_per_label(
     # And 0.5 stays unless the tuned threshold wins by more than one example's worth of
     # F1 (about 1 / positives): on small validation sets smaller gains are mostly noise.
     at_half = f1_per_label(y_true, y_prob, np.array([0.5]))[0]
-    counts = y_true.sum(axis=0)
+    positives = np.maximum(y_true.sum(axis=0), 1)
     gain = scores[best, np.arange(scores.shape[1])] - at_half
-    thresholds = np.where(gain > 1.0 / np.maximum(counts, 1), thresholds, 0.5)
-    tuned = counts >= min_positives
+    thresholds = np.where(gain > 1.0 / positives, thresholds, 0.5)
+    tuned = y_true.sum(axis=0) >= min_positives
     if not tuned.all():
-        lowest_of_best = grid[np.argmax(scores >= scores.max(axis=0) - 1e-12, axis=0)]
-        few = np.where(counts > 0, lowest_of_best, tune_global(y_true, y_prob, grid))
-        thresholds = np.where(tuned, thresholds, few)
+        thresholds = np.where(tuned, thresholds, tune_global(y_true, y_prob, grid))
     return thresholds.astype(np.float64), tuned
 
 
@@ -83,8 +73,8 @@ def _nearest_half_of_best(column: np.ndarray, grid: np.ndarray) -> int:
 def tuned_spec(spec: HeadSpec, y_true: np.ndarray, y_prob: np.ndarray, *, min_positives: int = 5) -> tuple[HeadSpec, list[str]]:
     """A multilabel spec with per-label thresholds tuned on (y_true, y_prob).
 
-    Returns the spec and the labels that had fewer than `min_positives`
-    validation positives (see `tune_per_label` for what they got).
+    Returns the spec and the labels that had too few positives to be tuned
+    alone (they got the global threshold).
     """
     labels = spec.labels or []
     thresholds, tuned = tune_per_label(y_true, y_prob, min_positives=min_positives)
