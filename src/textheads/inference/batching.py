@@ -70,7 +70,7 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_lengt
         return _truncated(tokenizer, texts, max_length)
     frame = special_frame(tokenizer)
     budget = max_length - frame.size
-    content = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False)["input_ids"] if texts else []
+    content = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False, verbose=False)["input_ids"] if texts else []
     rows: list[list[int]] = []
     counts = np.zeros(len(content), dtype=np.int64)
     unread = np.zeros(len(content), dtype=np.float64)
@@ -99,7 +99,8 @@ def _truncated(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_len
     full = [i for i, row in enumerate(ids) if len(row) >= max_length]
     unread = np.zeros(len(ids), dtype=np.float64)
     if full:
-        longer = tokenizer([texts[i] for i in full], truncation=False, padding=False)["input_ids"]
+        # verbose=False: reading past the encoder's limit here is on purpose (counting), not a mistake.
+        longer = tokenizer([texts[i] for i in full], truncation=False, padding=False, verbose=False)["input_ids"]
         special = tokenizer.num_special_tokens_to_add(pair=False)
         for i, row in zip(full, longer, strict=True):
             if len(row) > max_length:
