@@ -186,6 +186,20 @@ def test_max_time_plans_back_up_when_the_first_steps_were_slow(tiny_encoder_dir:
     assert clf.train_result_.global_step == 30
 
 
+def test_max_time_replans_between_evaluations_when_the_budget_is_shorter_than_an_epoch(
+    tiny_encoder_dir: Path, data_files: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No evaluation before the end (as in a budget shorter than an epoch): the plan made on slow
+    first steps is still corrected once the steps run faster, instead of ending the run early."""
+    StepClock(monkeypatch, lambda step: 1.0 if step <= 5 else 0.1)
+    messages: list[str] = []
+    raw = three_head_config(tiny_encoder_dir, data_files, tmp_path / "m", epochs=5, max_time="20s", eval_every_steps=1000)
+    clf = _fit(raw, messages)
+    planned = _planned_steps(messages)
+    assert planned[0] < 30 and planned[-1] == 30
+    assert clf.train_result_.global_step == 30
+
+
 def test_max_time_without_epochs_plans_to_fill_the_budget(tiny_encoder_dir: Path, data_files: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     StepClock(monkeypatch, lambda step: 0.1)
     messages: list[str] = []

@@ -222,8 +222,10 @@ class Trainer:
                         means = {key: float(np.mean([p[key] for p in window])) for key in window[0]}
                         self._log({"step": state.global_step, "epoch": self._epochs_done(state), **means, "lr": scheduler.get_last_lr()[0]}, learning_rates(optimizer))
                         window.clear()
-                    if budget is not None and (state.global_step == self._calibration_steps() or replan_after_evaluation):
-                        # Re-plan after the first timed steps, then after each evaluation (they cost time too).
+                    if budget is not None and (state.global_step == self._calibration_steps() or replan_after_evaluation or self._plan_is_stale(state, schedule)):
+                        # Re-plan after the first timed steps, after each evaluation (they cost time
+                        # too), and every tenth of the plan between them (a budget shorter than an
+                        # epoch may see no evaluation before its end).
                         replan_after_evaluation = False
                         self._plan_to_budget(schedule, state, budget)
                         advance(0, total=schedule.total_steps)
@@ -254,6 +256,11 @@ class Trainer:
         """Steps timed before a `max_time` budget re-plans the schedule."""
         return max(5, min(50, self.total_steps // 20))
 
+    def _plan_is_stale(self, state: TrainerState, schedule: LinearSchedule) -> bool:
+        """True once a tenth of the planned steps (at least the calibration steps) ran since the last plan."""
+        mark_step = self._plan_mark[0]
+        return mark_step >= self._calibration_steps() and state.global_step - mark_step >= max(self._calibration_steps(), schedule.total_steps // 10)
+
     def _plan_to_budget(self, schedule: LinearSchedule, state: TrainerState, budget: float) -> None:
         """Re-plan the schedule to end (decayed to 0) within the time budget: shorter when steps
         are slower than planned, longer (up to the configured epochs or `max_steps`; without
@@ -264,15 +271,17 @@ class Trainer:
         pace for the whole run; 5 % of the budget is kept for the last evaluation and save.
         """
         mark_step, mark_seconds = self._plan_mark
-        if state.global_step <= mark_step:
-            return
+        if state.global_step <= mark_step or state.global_step >= schedule.total_steps:
+            return  # nothing timed since the last plan, or the plan is done: the run ends here
         per_step = (state.elapsed_seconds - mark_seconds) / (state.global_step - mark_step)
         self._plan_mark = (state.global_step, state.elapsed_seconds)
         affordable = state.global_step + int((0.95 * budget - state.elapsed_seconds) / max(per_step, 1e-9))
         planned = max(state.global_step + 1, min(affordable, self._most_steps()))
         if planned != schedule.total_steps:
+            moved = abs(planned - schedule.total_steps)
             schedule.replan(planned)
-            self.echo(f"train.max_time={self.settings.max_time}: planning {schedule.total_steps} steps ({per_step:.2f} s a step)")
+            if moved >= max(2, planned // 20):  # say so when the plan moved, not at every small correction
+                self.echo(f"train.max_time={self.settings.max_time}: planning {schedule.total_steps} steps ({per_step:.2f} s a step)")
 
     def _most_steps(self) -> int:
         """The longest schedule a `max_time` budget may plan: the configured `max_steps` or
