@@ -73,3 +73,16 @@ def save(name: str, result: dict[str, Any]) -> Path:
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return path
+
+
+def key_values(pairs: list[str]) -> dict:
+    """`key=value` pairs from the command line, values parsed as YAML (numbers, lists, words)."""
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"expected key=value, got {pair!r}")
+        options[key] = yaml.safe_load(value)
+    return options

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, load_split, require_goemotions, save, scores
+from common import RESULTS, key_values, load_split, require_goemotions, save, scores
 
 FROZEN_CONFIG = """\
 data:
@@ -168,23 +168,10 @@ def part_frozen(args: argparse.Namespace) -> None:
         )
 
 
-def _options(pairs: list[str]) -> dict:
-    """`key=value` pairs from the command line, values parsed as YAML (numbers, lists, words)."""
-    import yaml
-
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"expected key=value, got {pair!r}")
-        options[key] = yaml.safe_load(value)
-    return options
-
-
 def part_finetune(args: argparse.Namespace) -> None:
     """(b) Full fine-tuning with textheads' defaults, `--epochs` epochs; `--head`/`--train`
     options and `--variant NAME` try other recipes without touching the default result."""
-    head, train, model = _options(args.head), _options(args.train), _options(args.model)
+    head, train, model = key_values(args.head), key_values(args.train), key_values(args.model)
     changed = ", ".join(f"{k}={v}" for k, v in {**model, **head, **train}.items())
     _fit_and_score(
         "goemotions-finetune" + (f"-{args.variant}" if args.variant else ""),
@@ -296,9 +283,9 @@ def part_multihead(args: argparse.Namespace) -> None:
     again with those options (they must not change single-head training, e.g.
     `balance_heads=false`) and compared with the single-head results already saved."""
     taxonomies = ("emotions", "sentiment", "ekman")
-    train = {"epochs": args.epochs, **_options(args.train)}
+    train = {"epochs": args.epochs, **key_values(args.train)}
     suffix = f"-{args.variant}" if args.variant else ""
-    changed = "".join(f", {k}={v}" for k, v in _options(args.train).items())
+    changed = "".join(f", {k}={v}" for k, v in key_values(args.train).items())
     joint = _fit_and_score(f"goemotions-multihead-joint{suffix}", f"one model, three heads, {args.epochs} epoch(s){changed}", _heads(taxonomies), train, taxonomies)
     if args.variant:
         singles = {t: RESULTS / f"goemotions-multihead-single-{t}.json" for t in taxonomies}

@@ -38,7 +38,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, ROOT, save
+from common import RESULTS, ROOT, key_values, save
 
 from textheads.decisions import multilabel_decisions
 from textheads.thresholds import tune_per_label
@@ -158,7 +158,7 @@ def part_textheads(variant: str, args: argparse.Namespace) -> None:
         "model": VARIANTS[variant],
         "data": {"train": str(WORK / "fit.jsonl"), "validation": str(WORK / "validation.jsonl")},
         "heads": {"topics": {"kind": "multilabel", "labels_file": str(REUTERS / "labels_topics.txt")}},
-        "train": {"max_time": args.max_time, "seed": SEED, **_options(args.train)},
+        "train": {"max_time": args.max_time, "seed": SEED, **key_values(args.train)},
         "output_dir": str(output),
     }
     config_path = WORK / f"{name}.yaml"
@@ -191,16 +191,6 @@ def part_textheads(variant: str, args: argparse.Namespace) -> None:
             **scores(y, multilabel_decisions(probabilities, thresholds), rarest),
         },
     )
-
-
-def _options(pairs: list[str]) -> dict:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"expected key=value, got {pair!r}")
-        options[key] = yaml.safe_load(value)
-    return options
 
 
 def print_table() -> None:
