@@ -179,7 +179,7 @@ def run_lock(folder: Path) -> Iterator[None]:
 
 def check_output_file(path: Path, *, kind: str, inputs: Sequence[Path] = (), model_dir: Path | None = None, option: str = "--output") -> None:
     """Refuse to write `path` when that would replace an input, a model's own file, or an
-    existing file that is not a textheads output of this `kind` (`predictions` or `metrics`)."""
+    existing file that is not a textheads output of this `kind` (`predictions`, `metrics` or `report`)."""
     if path.is_dir():
         raise ConfigError(f"{option} {path} is a folder; give a file name")
     for source in inputs:
@@ -215,6 +215,10 @@ def _looks_like_output(path: Path, kind: str) -> bool:
     size = path.stat().st_size
     if size == 0:
         return True
+    if kind == "report":
+        from textheads.reports.page import is_report
+
+        return is_report(path)
     if kind == "metrics" and size > _MAX_SNIFF_BYTES:  # no metrics file is this large
         return False
     try:
