@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +17,7 @@ import pytest
 import torch
 
 from conftest import write_jsonl
+from service import serving
 from textheads import TextClassifier
 from textheads.cli import main
 from textheads.config import build_config
@@ -289,29 +285,10 @@ def test_the_frozen_path_caches_window_vectors_and_never_reads_a_truncation_cach
 
 
 @contextmanager
-def serving(model: Path, *extra: str) -> Iterator[httpx.Client]:
-    """`textheads serve` on a loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TEXTHEADS_API_KEY": ""}
-    process = subprocess.Popen([sys.executable, "-m", "textheads", "serve", str(model), "--port", str(port), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"server did not start: {process.stdout.read() if process.stdout else ''}")
-        with httpx.Client(base_url=base, timeout=60) as client:
-            yield client
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+def serving_client(model: Path, *options: str) -> Iterator[httpx.Client]:
+    """`textheads serve` on a loopback port, and a client for it."""
+    with serving(model, *options) as (_, base), httpx.Client(base_url=base, timeout=60) as client:
+        yield client
 
 
 def _probabilities(records: list[dict[str, Any]]) -> np.ndarray:
@@ -343,7 +320,7 @@ def test_api_cli_evaluate_onnx_and_service_give_the_same_answers_on_long_texts(w
     assert exported.evaluate(data)["topic"]["accuracy"] == pytest.approx(accuracy)
     # the service, on the PyTorch model (model processes) and on the export (in process)
     for model, extra in ((windows_model, ()), (tmp_path / "onnx", ("--in-process",))):
-        with serving(model, *extra) as client:
+        with serving_client(model, *extra) as client:
             assert client.get("/model").json()["long_text"] == "windows"
             answer = client.post("/predict", json={"texts": texts})
             assert answer.status_code == 200, answer.text

@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from conftest import train_toy_model
+from service import free_port, serving
 from textheads import TextClassifier
 
 TEXTS = ["python code bug", "oven pasta salt garlic soup", "sleep", "中文 学习", "doctor stretch water exercise rest " * 3]
@@ -37,12 +38,6 @@ def model_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     root = tmp_path_factory.mktemp("served")
     train_toy_model(tiny_encoder_dir, root, epochs=2)
     return root / "model"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
@@ -68,30 +63,12 @@ class Server:
 def server(model_dir: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     """The real service on a loopback port: its model in two child processes (the
     default), or in two threads of the HTTP process."""
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TEXTHEADS_API_KEY": KEY}
-    args = [sys.executable, "-m", "textheads", "serve", str(model_dir), "--port", str(port), "--max-texts", "8", "--max-chars", "500", "--max-body-bytes", str(BODY_LIMIT), *request.param]
-    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"server did not start: {process.stdout.read() if process.stdout else ''}")
-    client = httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=60)
-    yield Server(client, process, model_processes=not request.param)
-    client.close()
-    process.terminate()
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=30)
+    limits = ["--max-texts", "8", "--max-chars", "500", "--max-body-bytes", str(BODY_LIMIT)]
+    with (
+        serving(model_dir, *limits, *request.param, api_key=KEY) as (process, base),
+        httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=60) as client,
+    ):
+        yield Server(client, process, model_processes=not request.param)
 
 
 def test_predictions_equal_the_python_api(server: Server, model_dir: Path) -> None:
@@ -345,7 +322,7 @@ def test_the_cli_prints_the_warning_on_start(model_dir: Path) -> None:
     # 192.0.2.1 is reserved for documentation: no interface has it, so the bind fails
     # right after the warning and nothing listens beyond loopback.
     env = {k: v for k, v in os.environ.items() if k != "TEXTHEADS_API_KEY"}
-    args = [sys.executable, "-m", "textheads", "serve", str(model_dir), "--host", "192.0.2.1", "--port", str(_free_port()), "--in-process", "--workers", "1"]
+    args = [sys.executable, "-m", "textheads", "serve", str(model_dir), "--host", "192.0.2.1", "--port", str(free_port()), "--in-process", "--workers", "1"]
     result = subprocess.run(args, check=False, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "Warning: serving on 192.0.2.1 without an API key" in result.stderr
