@@ -114,15 +114,20 @@ def three_head_config(encoder: Path, files: dict[str, Path], output_dir: Path, *
     }
 
 
-def train_toy_model(encoder: Path, root: Path, *, rows: int = 96, validation_rows: int = 30, **train: Any) -> Any:
+def train_toy_model(
+    encoder: Path, root: Path, *, rows: int = 96, validation_rows: int = 30, heads: dict[str, dict[str, Any]] | None = None, **train: Any
+) -> Any:
     """A three-head TextClassifier fitted on toy rows written under `root` (its model dir:
-    `root/model`; the validation rows double as test rows)."""
+    `root/model`; the validation rows, `root/dev.jsonl`, double as test rows). `heads` adds
+    keys to the heads' configs, e.g. `{"topics": {"hidden_sizes": [16]}}`."""
     from textheads import TextClassifier
     from textheads.config import build_config
 
     files = {"train": write_jsonl(root / "train.jsonl", make_rows(rows, seed=1)), "validation": write_jsonl(root / "dev.jsonl", make_rows(validation_rows, seed=2))}
     files["test"] = files["validation"]
     raw = three_head_config(encoder, files, root / "model", **train)
+    for name, keys in (heads or {}).items():
+        raw["heads"][name].update(keys)
     return TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=lambda _: None)
 
 

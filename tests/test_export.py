@@ -10,7 +10,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from conftest import make_rows, three_head_config, write_jsonl
+from conftest import make_rows, three_head_config, train_toy_model, write_jsonl
 from textheads import TextClassifier
 from textheads.cli import main
 from textheads.config import build_config
@@ -24,13 +24,7 @@ TEXTS = ["python code bug", "oven pasta salt garlic soup", "sleep", "中文 学�
 
 
 def _fit(encoder: Path, root: Path, **train: object) -> Path:
-    files = {
-        "train": write_jsonl(root / "train.jsonl", make_rows(96, seed=1)),
-        "validation": write_jsonl(root / "dev.jsonl", make_rows(30, seed=2)),
-        "test": write_jsonl(root / "test.jsonl", make_rows(30, seed=3)),
-    }
-    raw = three_head_config(encoder, files, root / "model", **{"epochs": 3, **train})
-    TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=lambda _: None)
+    train_toy_model(encoder, root, **{"epochs": 3, **train})
     return root / "model"
 
 

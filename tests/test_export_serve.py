@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import three_head_config
+from conftest import three_head_config, train_toy_model
 from textheads import TextClassifier
 from textheads.cli import main
 from textheads.config import build_config
@@ -17,17 +17,8 @@ TEXTS = ["python code bug", "oven pasta salt garlic soup", "sleep", "中文 学�
 
 @pytest.fixture(scope="module")
 def model_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from conftest import make_rows, write_jsonl
-
     root = tmp_path_factory.mktemp("served")
-    files = {
-        "train": write_jsonl(root / "train.jsonl", make_rows(96, seed=1)),
-        "validation": write_jsonl(root / "dev.jsonl", make_rows(30, seed=2)),
-        "test": write_jsonl(root / "test.jsonl", make_rows(30, seed=3)),
-    }
-    raw = three_head_config(tiny_encoder_dir, files, root / "model", epochs=3)
-    raw["heads"]["topics"]["hidden_sizes"] = [16]
-    TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=lambda _: None)
+    train_toy_model(tiny_encoder_dir, root, epochs=3, heads={"topics": {"hidden_sizes": [16]}})
     return root / "model"
 
 
