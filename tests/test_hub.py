@@ -365,3 +365,15 @@ def test_a_cached_export_whose_link_leads_out_of_its_repo_is_refused(hub_cache: 
     (snapshot / "model.onnx").symlink_to(outside)
     with pytest.raises(ModelLoadError, match="a link to a file outside"):
         TextClassifier.load("org/toy-onnx")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve", "org/missing"], "org/missing is not a folder here, and as a Hugging Face Hub id (revision main) it is not in the cache"),
+        (["serve", "{model}", "--revision", "v2"], "is a local path, used as it is: drop the revision"),
+    ],
+)
+def test_serve_resolves_the_model_before_it_listens(hub_cache: Path, model_dir: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    assert main([arg.format(model=model_dir) for arg in args]) == 2
+    assert message in " ".join(_one_line_error(capsys).split())
