@@ -74,7 +74,7 @@ def test_predict_streams_a_file_to_jsonl(trained: Path, tmp_path: Path, suffix: 
     ("args", "message"),
     [
         (["train", "missing.yaml"], "cannot read config 'missing.yaml'"),
-        (["predict", "no-such-model", "text"], "not a textheads model directory"),
+        (["predict", "no-such-model", "text"], "no-such-model is not a folder here, and as a Hugging Face Hub id"),
         (["predict", "{model}"], "give texts to classify, or --input FILE"),
         (["evaluate", "{model}", "{bad}"], "line 2, column 'text': text is empty"),
     ],

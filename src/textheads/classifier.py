@@ -412,9 +412,23 @@ class TextClassifier:
             return export_onnx(tmp, path, quantize=quantize, min_agreement=min_agreement, calibration=calibration, force=force, echo=echo)
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "auto", precision: str = "auto", threads: int | None = None) -> TextClassifier:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        revision: str | None = None,
+        token: str | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        threads: int | None = None,
+    ) -> TextClassifier:
         """Load a model directory written by `save` or `textheads train`, or an ONNX export
-        written by `textheads export` (then run by ONNX Runtime).
+        written by `textheads export` (then run by ONNX Runtime), from a local path or by
+        Hugging Face Hub id (`org/name`; a local path of that name wins).
+
+        A Hub id is fetched into the Hugging Face cache (HF_HOME, HF_HUB_CACHE) at `revision`
+        (a branch, tag or commit; default `main`), with `token` or else HF_TOKEN or the stored
+        login; under HF_HUB_OFFLINE=1 from the cache alone (see `textheads.hub.download`).
 
         `device`: `cpu`, `cuda`, `cuda:N`, or `auto` (a CUDA GPU when there is one, else the
         CPU); a device this machine lacks is a `DeviceError`. `precision`: `fp32`, `fp16`,
@@ -425,12 +439,42 @@ class TextClassifier:
 
         Example:
             >>> clf = TextClassifier.load("runs/advice", device="cuda", precision="bf16")  # doctest: +SKIP
+            >>> clf = TextClassifier.load("my-org/support-tickets", revision="v2")  # doctest: +SKIP
         """
+        from textheads.hub.download import resolve_model
+
+        path = resolve_model(path, revision=revision, token=token)
         backend, tokenizer, model = load_backend(path, device=device, precision=precision, threads=threads)
         clf = cls.from_config(run_config_for(backend.config, max_length=backend.max_length, output_dir=path))
         clf.model_, clf.backend_, clf.tokenizer_ = model, backend, tokenizer
         clf.sample_texts_ = read_sample_texts(path)  # carried on by `save`, used by `export_onnx`
         return clf
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        private: bool = False,
+        commit_message: str | None = None,
+        token: str | None = None,
+    ) -> str:
+        """Save to a temporary folder, then upload it to the Hugging Face Hub model repo
+        `repo_id` (created when missing, private when `private`) on branch `revision`
+        (default `main`); returns the repo's URL. The token is `token`, else HF_TOKEN or the
+        stored login. What is sent: see `textheads.hub.upload`.
+
+        Example:
+            >>> clf.push_to_hub("my-org/support-tickets", private=True)  # doctest: +SKIP
+            'https://huggingface.co/my-org/support-tickets'
+        """
+        from textheads.hub.upload import check_repo_id, push_folder
+
+        check_repo_id(repo_id)  # before the save
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / repo_id.replace("/", "--")  # the default commit message names it
+            self.save(folder)
+            return push_folder(folder, repo_id, revision=revision, private=private, commit_message=commit_message, token=token)
 
     def set_thresholds(self, head: str, thresholds: float | Mapping[str, float]) -> None:
         """Override a multilabel head's decision thresholds: one value for every label, or

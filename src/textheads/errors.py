@@ -49,6 +49,10 @@ class SaveError(TextheadsError, OSError):
     """A model, checkpoint or cache file could not be written (disk full, no permission)."""
 
 
+class UploadError(TextheadsError, OSError):
+    """A model could not be pushed to the Hugging Face Hub (no token, no access, no connection)."""
+
+
 class NotFittedError(TextheadsError, ValueError, AttributeError):
     """The classifier was used before `fit` or `load`."""
 

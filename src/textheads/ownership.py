@@ -37,6 +37,9 @@ TOKENIZER_FILES = (
 )
 """What `save_pretrained` writes for common tokenizers: the tokenizer files of model
 directories and exports saved before their marker or manifest listed its files."""
+UNLISTED_EXPORT_FILES = (ONNX_FILE, MANIFEST, "config.json", *TOKENIZER_FILES)
+"""What exports written before the manifest listed its files held: the graph, the manifest,
+config.json and the tokenizer files `save_pretrained` writes."""
 CHECKPOINTS = "checkpoints"
 _MAX_SNIFF_BYTES = 10_000_000
 

@@ -11,6 +11,14 @@ from textheads.errors import ConfigError
 from textheads.inference.device import check_device_name
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+ModelArgument = Annotated[
+    str,
+    typer.Argument(help="A model directory, ONNX export or Hub id (org/name; a local path of that name wins).", show_default=False),
+]
+RevisionOption = Annotated[
+    str | None,
+    typer.Option("--revision", help="With a Hub id: the branch, tag or commit hash to load (default: main). Token: $HF_TOKEN or the stored login."),
+]
 
 
 def _device(value: str) -> str:

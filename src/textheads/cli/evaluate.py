@@ -1,4 +1,4 @@
-"""`textheads evaluate MODEL_DIR DATA_FILE [--output metrics.json | --json]`."""
+"""`textheads evaluate MODEL_DIR DATA_FILE [--output metrics.json | --json] [--revision REV]`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from textheads.cli._common import DeviceOption, Precision, PrecisionOption, Quiet, quiet_library_logs
+from textheads.cli._common import (
+    DeviceOption,
+    ModelArgument,
+    Precision,
+    PrecisionOption,
+    Quiet,
+    RevisionOption,
+    quiet_library_logs,
+)
 
 
 def evaluate(
-    model_dir: Annotated[Path, typer.Argument(help="A trained model directory or ONNX export.")],
+    model_dir: ModelArgument,
     data_file: Annotated[Path, typer.Argument(help="Labelled CSV, TSV, JSONL or Parquet file.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write all metrics as JSON to this file ('-': to stdout, instead of the tables).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Write all metrics as JSON to stdout instead of the tables (same as --output -).")] = False,
@@ -21,6 +29,7 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder pass.")] = 64,
     device: DeviceOption = "auto",
     precision: PrecisionOption = Precision.auto,
+    revision: RevisionOption = None,
     quiet: Quiet = False,
 ) -> int:
     """Score a model on labelled data, per head."""
@@ -33,8 +42,8 @@ def evaluate(
 
     to_stdout = json_ or str(output) == "-"
     if output is not None and not to_stdout:
-        check_output_file(output, kind="metrics", inputs=[data_file], model_dir=model_dir)
-    clf = TextClassifier.load(model_dir, device=device, precision=precision.value)
+        check_output_file(output, kind="metrics", inputs=[data_file], model_dir=Path(model_dir))
+    clf = TextClassifier.load(model_dir, revision=revision, device=device, precision=precision.value)
     metrics = clf.evaluate(data_file, batch_size=batch_size, show_progress=not quiet)
     if to_stdout:
         typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False))

@@ -1,4 +1,4 @@
-"""`textheads predict MODEL_DIR [TEXT ...] [--input FILE --output FILE.jsonl]`."""
+"""`textheads predict MODEL_DIR [TEXT ...] [--input FILE --output FILE.jsonl] [--revision REV]`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from textheads.cli._common import DeviceOption, Precision, PrecisionOption, Quiet, quiet_library_logs
+from textheads.cli._common import (
+    DeviceOption,
+    ModelArgument,
+    Precision,
+    PrecisionOption,
+    Quiet,
+    RevisionOption,
+    quiet_library_logs,
+)
 from textheads.errors import ConfigError
 
 
 def predict(
-    model_dir: Annotated[Path, typer.Argument(help="A trained model directory or ONNX export.")],
+    model_dir: ModelArgument,
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
     input_file: Annotated[Path | None, typer.Option("--input", "-i", help="CSV, TSV, JSONL or Parquet file of texts.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write one JSON record per text here.")] = None,
@@ -23,6 +31,7 @@ def predict(
     device: DeviceOption = "auto",
     precision: PrecisionOption = Precision.auto,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted --input/--output run after its last complete row.")] = False,
+    revision: RevisionOption = None,
     quiet: Quiet = False,
 ) -> int:
     """Print a table per text and head, or stream a file's predictions to JSONL."""
@@ -33,11 +42,11 @@ def predict(
     if output is not None:
         from textheads.ownership import check_output_file
 
-        check_output_file(output, kind="predictions", inputs=[input_file] if input_file else [], model_dir=model_dir)
+        check_output_file(output, kind="predictions", inputs=[input_file] if input_file else [], model_dir=Path(model_dir))
     quiet_library_logs()
     from textheads.classifier import TextClassifier
 
-    clf = TextClassifier.load(model_dir, device=device, precision=precision.value)
+    clf = TextClassifier.load(model_dir, revision=revision, device=device, precision=precision.value)
     if input_file is not None and output is not None:
         count, _ = _predict_file(clf, input_file, output, batch_size=batch_size, resume=resume, quiet=quiet)
         typer.echo(f"Wrote {count} predictions to {output}")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from textheads.cli._common import DeviceOption, Precision, PrecisionOption, quiet_library_logs
+from textheads.cli._common import (
+    DeviceOption,
+    ModelArgument,
+    Precision,
+    PrecisionOption,
+    RevisionOption,
+    quiet_library_logs,
+)
 
 
 def serve(
-    model_dir: Annotated[Path, typer.Argument(help="A trained model directory or ONNX export.")],
+    model_dir: ModelArgument,
     host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     api_key: Annotated[str | None, typer.Option(help="Require this key (X-API-Key header) on every route but /health. Default: $TEXTHEADS_API_KEY. Without one, binding a non-loopback address prints a warning.")] = None,
@@ -26,13 +32,15 @@ def serve(
     in_process: Annotated[bool, typer.Option("--in-process", help="Run the model in threads of the HTTP process instead of child processes.")] = False,
     device: DeviceOption = "auto",
     precision: PrecisionOption = Precision.auto,
+    revision: RevisionOption = None,
 ) -> int:
     """Serve predictions over HTTP (POST /predict, GET /health, GET /model, /docs)."""
     quiet_library_logs()
+    from textheads.hub.download import resolve_model
     from textheads.serving.app import Limits
     from textheads.serving.app import serve as run_server
 
-    run_server(model_dir, host=host, port=port, api_key=api_key, limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes, encoder_batch=batch_size, batch_wait_ms=batch_wait_ms, workers=workers, model_processes=not in_process, max_pending=max_pending, timeout_s=timeout, device=device, precision=precision.value))
+    run_server(resolve_model(model_dir, revision=revision), host=host, port=port, api_key=api_key, limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes, encoder_batch=batch_size, batch_wait_ms=batch_wait_ms, workers=workers, model_processes=not in_process, max_pending=max_pending, timeout_s=timeout, device=device, precision=precision.value))
     return 0
 
 

@@ -81,6 +81,15 @@ def check_file_name(folder: Path, key: str, value: object, *, must_exist: bool =
     target = folder / str(value)
     if must_exist and not target.is_file():
         raise ModelLoadError(f"{path}: key {key!r} names {value!r}, which is not a file in {folder}")
-    if target.exists() and target.resolve().parent != folder.resolve():
+    if target.exists() and target.resolve().parent not in _own_folders(folder):
         raise ModelLoadError(f"{path}: key {key!r} names {value!r}, a link to a file outside {folder}")
     return target
+
+
+def _own_folders(folder: Path) -> set[Path]:
+    """Where an export's files may lie: its folder, and for a snapshot in the Hugging Face
+    cache (`models--org--name/snapshots/<commit>`, whose files are links) that repo's blobs."""
+    own = {folder.resolve()}
+    if folder.resolve().parent.name == "snapshots":
+        own.add(folder.resolve().parent.parent / "blobs")
+    return own

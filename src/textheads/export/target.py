@@ -16,14 +16,10 @@ import tempfile
 from pathlib import Path
 
 from textheads.errors import ConfigError, ModelLoadError
-from textheads.export.manifest import MANIFEST, ONNX_FILE, read_manifest
+from textheads.export.manifest import MANIFEST, read_manifest
 from textheads.io import fsync_dir, fsync_tree
-from textheads.ownership import TOKENIZER_FILES
+from textheads.ownership import UNLISTED_EXPORT_FILES
 from textheads.training.checkpoint import checkpoint_dir
-
-# What exports written before the manifest listed its files held: the graph, the manifest,
-# config.json and the tokenizer files `save_pretrained` writes.
-_UNLISTED_EXPORT_FILES = {ONNX_FILE, MANIFEST, "config.json", *TOKENIZER_FILES}
 
 
 def check_export_target(target: Path, model_dir: Path) -> None:
@@ -60,7 +56,7 @@ def foreign_entries(folder: Path) -> list[str]:
         manifest = read_manifest(folder)
     except ModelLoadError:
         return names
-    owned = set(manifest.get("files") or _UNLISTED_EXPORT_FILES) | {MANIFEST}
+    owned = set(manifest.get("files") or UNLISTED_EXPORT_FILES) | {MANIFEST}
     return [name for name in names if name not in owned or not (folder / name).is_file() or (folder / name).is_symlink()]
 
 
