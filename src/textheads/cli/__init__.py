@@ -40,9 +40,9 @@ def _options(
 
 
 def _register() -> None:
-    from textheads.cli import demo, evaluate, export, predict, serve, train
+    from textheads.cli import demo, evaluate, export, inspect, predict, serve, train
 
-    for module in (train, evaluate, predict, export, serve, demo):
+    for module in (train, inspect, evaluate, predict, export, serve, demo):
         module.register(app)
 
 
