@@ -33,7 +33,7 @@ def inspect_head(spec: HeadSpec, splits: dict[str, LabelledData], *, too_few_to_
         kind=spec.kind,
         column=spec.source_column,
         labelled={name: int(mask.sum()) for name, mask in masks.items()},
-        missing_share={name: float(1 - mask.mean()) if len(mask) else 0.0 for name, mask in masks.items()},
+        missing_share={name: float((~mask).sum() / len(mask)) if len(mask) else 0.0 for name, mask in masks.items()},
     )
     if spec.kind == "regression":
         _add_values(head, spec, splits)

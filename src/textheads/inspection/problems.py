@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from textheads.inspection.figures import DataInspection, HeadInspection, LengthInspection
+from pathlib import Path
+
+from textheads.inspection.figures import DataInspection, HeadInspection, LengthInspection, RowRef
 from textheads.thresholds import MIN_POSITIVES
 
 _SHOWN = 8
@@ -15,8 +17,10 @@ def list_problems(figures: DataInspection) -> list[str]:
     duplicates = figures.duplicates
     if duplicates.conflicting:
         first = duplicates.conflict_examples[0]
-        where = ", ".join(f"{ref.split} line {ref.line}" for ref in first.rows[:4])
-        problems.append(f"{duplicates.conflicting} text(s) appear more than once with different labels (e.g. {where}: {', '.join(first.heads)})")
+        problems.append(
+            f"{duplicates.conflicting} text(s) appear more than once with different labels, e.g. {short(first.text)!r} "
+            f"({where_rows(first.rows)}: {', '.join(first.heads)})"
+        )
     leaked = {name: n for name, n in duplicates.leaked.items() if n}
     if leaked:
         rows = " and ".join(f"{n} {name} row(s)" for name, n in leaked.items())
@@ -53,12 +57,26 @@ def _length_problems(lengths: LengthInspection) -> list[str]:
     if lengths.max_windows is not None:
         limit = f"the {lengths.max_windows} windows of {lengths.max_length} tokens the model reads"
     else:
-        limit = f"max_length ({lengths.max_length} tokens)"
+        limit = f"max_length, {lengths.max_length} tokens"
     line = (
-        f"{lengths.cut} of {lengths.texts} texts are longer than {limit} ({how}): "
-        f"{lost['mean']:.0f} tokens ({lost['mean_share']:.0%}) of such a text are not read on average, at most {lost['max']:.0f}"
+        f"{lengths.cut} of {lengths.texts} texts are longer than {limit}, so {how}: on average {lost['mean']:.0f} "
+        f"of such a text's tokens ({lost['mean_share']:.0%}) are not read, at most {lost['max']:.0f}"
     )
     return [line]
+
+
+def where_rows(rows: list[RowRef], limit: int = 6) -> str:
+    """Rows by split, e.g. `train.jsonl lines 3, 9; test.jsonl line 2` (the first `limit`)."""
+    by_file: dict[str, list[int]] = {}
+    for ref in rows[:limit]:
+        by_file.setdefault(Path(ref.source).name, []).append(ref.line)
+    shown = "; ".join(f"{name} line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))}" for name, lines in by_file.items())
+    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def short(text: str, limit: int = 60) -> str:
+    """A text cut to `limit` characters for a line of output."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _labels(labels: list[str]) -> str:

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from textheads.inspection.figures import DataInspection, HeadInspection, LengthInspection
+from textheads.inspection.problems import short, where_rows
 
 BAR_WIDTH = 32
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -127,12 +128,6 @@ def _print_duplicates(console: Console, figures: DataInspection) -> None:
     leaked = ", ".join(f"{split} {n}" for split, n in duplicates.leaked.items()) or "no validation or test rows"
     console.print(f"Duplicate texts: rows repeating an earlier text of their split: {repeated}; texts with conflicting labels: {duplicates.conflicting}; rows repeating a training text: {leaked}")
     for group in duplicates.conflict_examples:
-        where = "; ".join(f"{ref.split}: {ref.source} line {ref.line}" for ref in group.rows)
-        console.print(Text(f"  conflicting on {', '.join(group.heads)}: {_short(group.text)!r} at {where}"))
+        console.print(Text(f"  conflicting on {', '.join(group.heads)}: {short(group.text)!r} at {where_rows(group.rows)}"))
     for group in duplicates.leak_examples:
-        where = "; ".join(f"{ref.split}: {ref.source} line {ref.line}" for ref in group.rows)
-        console.print(Text(f"  in train and evaluation: {_short(group.text)!r} at {where}"))
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        console.print(Text(f"  in train and evaluation: {short(group.text)!r} at {where_rows(group.rows)}"))
