@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 import yaml
 
 from browser import CHROMIUM, is_blank, render, requires_browser
-from conftest import write_jsonl
+from conftest import make_rows, write_jsonl
 from textheads.cli import main
 from textheads.config import build_config
 from textheads.inspection import data_file_config, inspect_data
@@ -205,6 +207,25 @@ def test_a_data_file_with_heads_is_inspected_with_its_options(known: dict[str, A
     assert [s["name"] for s in figures["splits"]] == ["train", "validation"] and sum(s["rows"] for s in figures["splits"]) == 5
 
 
+def test_heads_without_a_kind_get_the_kind_their_cells_show(known: dict[str, Any], tiny_encoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    encoder = ["--encoder", str(tiny_encoder_dir)]
+    rows = write_jsonl(tmp_path / "rows.jsonl", make_rows(20))  # scores such as 2.37
+    assert main(["inspect", str(rows), "--heads", "topics,level,score", "--json", *encoder]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert [(h["name"], h["kind"]) for h in figures["heads"]] == [("topics", "multilabel"), ("level", "multiclass"), ("score", "regression")]
+    csv = tmp_path / "stars.csv"
+    csv.write_text('text,tags,stars,grade\npython code,"[""a"", ""b""]",1,A\npasta oven,[],5,B\n', encoding="utf-8")
+    assert main(["inspect", str(csv), "--heads", "tags,grade", "--json", *encoder, "--set", "data.validation_split=0"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert [(h["name"], h["kind"]) for h in figures["heads"]] == [("tags", "multilabel"), ("grade", "multiclass")]
+    # Whole numbers of few values may be classes or a scale: asked, never guessed.
+    assert main(["inspect", str(csv), "--heads", "stars", *encoder]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "cannot tell the kind of head 'stars'" in err and "--heads stars:multiclass or stars:regression" in err
+    assert main(["inspect", str(csv), "--heads", "rating", *encoder]) == 2
+    assert "column 'rating' not found" in " ".join(capsys.readouterr().err.split())
+
+
 def test_the_terminal_shows_every_label_as_a_bar_and_the_problems(known: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["inspect", str(known["config"])]) == 0
     out = capsys.readouterr().out
@@ -228,8 +249,8 @@ def test_json_holds_every_figure(known: dict[str, Any], capsys: pytest.CaptureFi
     ("args", "says"),
     [
         (["inspect", "{train}"], "name its heads, e.g. --heads"),
-        (["inspect", "{train}", "--heads", "topics:multi"], "expected NAME:KIND with KIND one of multilabel, multiclass, regression"),
-        (["inspect", "{train}", "--heads", "topics"], "expected NAME:KIND"),
+        (["inspect", "{train}", "--heads", "topics:multi"], "expected NAME or NAME:KIND with KIND one of multilabel, multiclass, regression"),
+        (["inspect", "{train}", "--heads", ":multilabel"], "expected NAME or NAME:KIND"),
         (["inspect", "{train}", "--heads", "a:regression,a:multiclass"], "head 'a' is named twice"),
         (["inspect", "{config}", "--heads", "topics:multilabel"], "--heads describe a data file"),
         (["inspect", "{config}", "--max-length", "64"], "set its keys with --set"),
@@ -310,3 +331,16 @@ def test_inspect_runs_on_goemotions_with_its_28_labels(tmp_path: Path, capsys: p
     if CHROMIUM is not None:
         rendered = render(page)
         assert rendered.errors == [] and all(rendered.drawn(f"head-{name}") for name in heads)
+
+
+def test_help_and_usage_errors_answer_without_importing_the_library() -> None:
+    probe = (
+        "import sys\n"
+        "from textheads.cli import main\n"
+        "assert main(['inspect', '--help']) == 0\n"
+        "assert main(['inspect', 'data.jsonl']) == 2\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

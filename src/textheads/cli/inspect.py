@@ -14,24 +14,25 @@ _DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # data.reading
 _KINDS = ("multilabel", "multiclass", "regression")
 
 
-def parse_heads(values: list[str]) -> dict[str, str]:
-    """`topics:multilabel,level:multiclass` (one or several options) as {head: kind}."""
-    heads: dict[str, str] = {}
+def parse_heads(values: list[str]) -> dict[str, str | None]:
+    """`topics:multilabel,level:multiclass` (one or several options) as {head: kind}; a head
+    named without its kind (`topics,level`) maps to None: its kind is told from its cells."""
+    heads: dict[str, str | None] = {}
     for value in values:
         for item in value.split(","):
-            name, _, kind = (part.strip() for part in item.partition(":"))
-            if not name or kind not in _KINDS:
-                raise typer.BadParameter(f"expected NAME:KIND with KIND one of {', '.join(_KINDS)}, e.g. topics:multilabel; got {item.strip()!r}", param_hint="--heads")
+            name, colon, kind = (part.strip() for part in item.partition(":"))
+            if not name or (colon and kind not in _KINDS):
+                raise typer.BadParameter(f"expected NAME or NAME:KIND with KIND one of {', '.join(_KINDS)}, e.g. topics:multilabel; got {item.strip()!r}", param_hint="--heads")
             if name in heads:
                 raise typer.BadParameter(f"head {name!r} is named twice", param_hint="--heads")
-            heads[name] = kind
+            heads[name] = kind or None
     return heads
 
 
 def inspect(
     path: Annotated[Path, typer.Argument(help="A YAML run config (as for train), or a labelled CSV, TSV, JSONL or Parquet file with --heads.")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key, e.g. --set model.max_length=256 or --set data.validation=dev.jsonl.")] = None,
-    heads: Annotated[list[str] | None, typer.Option("--heads", help="A data file's heads, each named by its label column: NAME:KIND,... with KIND multilabel, multiclass or regression.")] = None,
+    heads: Annotated[list[str] | None, typer.Option("--heads", help="A data file's heads, each named by its label column: NAME:KIND,... with KIND multilabel, multiclass or regression; NAME alone: the kind its cells show.")] = None,
     text_column: Annotated[str | None, typer.Option("--text-column", help="A data file's text column (default: text).")] = None,
     encoder: Annotated[str | None, typer.Option("--encoder", help="A data file's encoder, whose tokens are counted (default: the default encoder).")] = None,
     max_length: Annotated[int | None, typer.Option("--max-length", min=8, help="A data file's max_length in tokens (default: 128).")] = None,

@@ -7,6 +7,7 @@ from typing import Any
 
 from textheads.config import RunConfig, apply_overrides, build_config
 from textheads.data.dataset import LabelledData
+from textheads.data.kinds import infer_kind
 from textheads.data.prepare import RunData, load_run_data, load_split
 from textheads.inference.windows import LongText
 from textheads.inspection.duplicates import inspect_duplicates
@@ -56,7 +57,7 @@ def inspect_data(config: RunConfig) -> DataInspection:
 
 def data_file_config(
     path: str | Path,
-    heads: dict[str, str],
+    heads: dict[str, str | None],
     *,
     text: str | None = None,
     encoder: str | None = None,
@@ -64,7 +65,8 @@ def data_file_config(
     overrides: list[str] | None = None,
 ) -> RunConfig:
     """The run config of training on one data file: `heads` maps each head (and its column) to
-    its kind; what is not given keeps the config's default; `overrides` are `--set KEY=VALUE`.
+    its kind, or to None to tell the kind from the column's cells (`data.kinds.infer_kind`);
+    what is not given keeps the config's default; `overrides` are `--set KEY=VALUE`.
 
     Example:
         >>> config = data_file_config("train.jsonl", {"topics": "multilabel", "level": "multiclass"})
@@ -73,13 +75,17 @@ def data_file_config(
     """
     raw: dict[str, Any] = {
         "data": {"train": str(path), **({"text": text} if text is not None else {})},
-        "heads": {name: {"kind": kind} for name, kind in heads.items()},
+        "heads": {name: {"kind": kind} if kind else {} for name, kind in heads.items()},
         "model": {
             **({"encoder": encoder} if encoder is not None else {}),
             **({"max_length": max_length} if max_length is not None else {}),
         },
     }
-    return build_config(apply_overrides(raw, overrides or []), source="inspect options")
+    raw = apply_overrides(raw, overrides or [])
+    for name, spec in raw["heads"].items():
+        if isinstance(spec, dict) and "kind" not in spec:  # after --set, which may name its column
+            spec["kind"] = infer_kind(path, spec.get("column") or name)
+    return build_config(raw, source="inspect options")
 
 
 def _split_rows(config: RunConfig, run: RunData, splits: dict[str, LabelledData]) -> list[SplitRows]:
