@@ -67,8 +67,10 @@ def _cooccurrence(section: Section, heads: list[HeadInspection]) -> None:
     for head in multilabel:
         section.heading(head.name)
         labels = head.label_order
-        figure = go.Figure(go.Heatmap(z=head.cooccurrence, x=labels, y=labels, colorscale="Blues", hovertemplate="%{y} and %{x}: %{z} rows<extra></extra>"))
-        figure.update_layout(title=f"{head.name}: training rows carrying both labels (diagonal: the label's rows)", yaxis_autorange="reversed")
+        # The diagonal (each label's own rows) is left blank: it would set the colour scale, and hide the pairs.
+        pairs = [[None if i == j else n for j, n in enumerate(row)] for i, row in enumerate(head.cooccurrence)]
+        figure = go.Figure(go.Heatmap(z=pairs, x=labels, y=labels, colorscale="Blues", hoverongaps=False, hovertemplate="%{y} and %{x}: %{z} rows<extra></extra>"))
+        figure.update_layout(title=f"{head.name}: training rows carrying both labels", yaxis_autorange="reversed", xaxis_dtick=1, yaxis_dtick=1)
         section.chart(figure, name=f"cooccurrence-{head.name}", height=max(420, 160 + 16 * len(labels)))
         if head.pairs:
             section.table(["label", "with", "rows"], [[p.first, p.second, p.rows] for p in head.pairs], caption="Most frequent pairs")
