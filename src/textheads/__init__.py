@@ -23,6 +23,7 @@ _EXPORTS = {
     "NotFittedError": "textheads.errors",
     "TextheadsError": "textheads.errors",
     "HeadSpec": "textheads.specs",
+    "inspect_data": "textheads.inspection",
 }
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         SaveError,
         TextheadsError,
     )
+    from textheads.inspection import inspect_data
     from textheads.specs import HeadSpec
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "TextClassifier",
     "TextheadsError",
     "__version__",
+    "inspect_data",
     "load_config",
 ]
 

@@ -13,15 +13,8 @@ import numpy as np
 
 from textheads import __version__
 from textheads.config import RunConfig, TrainSection, build_config, dump_config
-from textheads.data.dataset import (
-    LabelledData,
-    Source,
-    check_text_file,
-    iter_text_chunks,
-    load_labelled,
-    load_texts,
-)
-from textheads.data.split import stratified_split
+from textheads.data.dataset import LabelledData, Source, check_text_file, iter_text_chunks, load_texts
+from textheads.data.prepare import load_run_data, load_split
 from textheads.decisions import decide
 from textheads.errors import ConfigError, DataError, NotFittedError
 from textheads.evaluation import evaluate_outputs
@@ -136,16 +129,13 @@ class TextClassifier:
         distributed.process_state(config.train.device)  # under a launcher: which process this is
         if not distributed.is_main_process():
             echo, show_progress = _silent, False  # the main process speaks for the run
-        train = train if train is not None else config.data.train
-        validation = validation if validation is not None else config.data.validation
-        if train is None:
-            raise ConfigError("no training data: pass `train` or set data.train in the config")
-        train_data, specs = self._load(train, list(config.heads.values()), split="train")
-        validation_data = None
-        if validation is not None:
-            validation_data, _ = self._load(validation, specs, split="validation")
-        elif config.data.validation_split > 0:
-            train_data, validation_data = self._split(train_data, specs, echo)
+        data = load_run_data(config, train, validation)
+        train_data, validation_data, specs = data.train, data.validation, data.specs
+        if data.held_out:
+            assert validation_data is not None
+            echo(f"No validation data given: holding out {len(validation_data)} of {len(train_data) + len(validation_data)} training rows (stratified)")
+            if data.too_few_to_split:
+                echo(f"Too few examples to validate (fewer than 2): {', '.join(data.too_few_to_split)}")
         specs = [resolve_auto_weights(s, train_data.targets[s.name].values, train_data.targets[s.name].mask) for s in specs]
         digests = {"train": data_digest(train_data), **({"validation": data_digest(validation_data)} if validation_data is not None else {})}
 
@@ -205,14 +195,6 @@ class TextClassifier:
             self.model_, self.tokenizer_ = load_model_dir(output_dir)
             self.backend_ = TorchBackend(self.model_)
 
-    def _split(self, data: LabelledData, specs: list[HeadSpec], echo: Any) -> tuple[LabelledData, LabelledData]:
-        fraction = self.config.data.validation_split
-        train, validation, too_few = stratified_split(data, specs, fraction, self.config.train.seed)
-        echo(f"No validation data given: holding out {len(validation)} of {len(data)} training rows (stratified)")
-        if too_few:
-            echo(f"Too few examples to validate (fewer than 2): {', '.join(too_few)}")
-        return train, validation
-
     def _tune_thresholds(self, validation: LabelledData, echo: Any, outputs: dict[str, np.ndarray] | None = None, *, show_progress: bool = False) -> bool:
         """Tune per-label thresholds of multilabel heads on validation data (predicted now
         unless `outputs` holds the fitted model's predictions already); True if any changed."""
@@ -233,9 +215,6 @@ class TextClassifier:
         backend.specs = specs
         return True
 
-    def _load(self, source: Source, heads: list[HeadSpec], *, split: str) -> tuple[LabelledData, list[HeadSpec]]:
-        data = self.config.data
-        return load_labelled(source, heads, data.text_columns, split=split, separator=data.text_separator, allow_new_labels=split == "train")  # type: ignore[arg-type]
 
     # -- inference --------------------------------------------------------------
 
@@ -273,7 +252,7 @@ class TextClassifier:
     def evaluate(self, data: Source, *, batch_size: int = 64, show_progress: bool = False) -> dict[str, dict[str, Any]]:
         """Metrics per head on a labelled file or list of records (see docs/metrics)."""
         backend, tokenizer = self._fitted()
-        labelled, _ = self._load(data, list(backend.specs.values()), split="test")
+        labelled, _ = load_split(self.config.data, data, list(backend.specs.values()), "test")
         if self._embedding_cache is not None and self.model_ is not None:
             # Fitted on a frozen encoder: the texts it has seen (a second run's test file) are not
             # encoded again. (Cached vectors carry no truncation counts: `truncation_` stays unset.)

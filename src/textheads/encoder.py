@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,31 @@ def load_encoder(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     Never runs code shipped with a model (`trust_remote_code=False`): an encoder that
     needs its own code is refused with a `ModelLoadError`.
     """
+    tokenizer, _ = load_tokenizer(name)
     source, local = resolve_encoder(name)
-    offline = local or os.environ.get("HF_HUB_OFFLINE") == "1"
+    with _loading_errors(name, local):
+        encoder = AutoModel.from_pretrained(source, local_files_only=_offline(local), trust_remote_code=False)
+    return encoder, tokenizer
+
+
+def load_tokenizer(name: str) -> tuple[PreTrainedTokenizerBase, dict[str, Any]]:
+    """The tokenizer and `config.json` (as a dict) of an encoder, without its weights: what
+    counting tokens and checking `max_length` need. Errors as `load_encoder`'s."""
+    source, local = resolve_encoder(name)
+    with _loading_errors(name, local):
+        config = _refuse_remote_code(name, source, _offline(local))
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=_offline(local), trust_remote_code=False)
+    return tokenizer, config
+
+
+def _offline(local: bool) -> bool:
+    return local or os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+@contextmanager
+def _loading_errors(name: str, local: bool) -> Iterator[None]:
     try:
-        _refuse_remote_code(name, source, offline)
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline, trust_remote_code=False)
-        encoder = AutoModel.from_pretrained(source, local_files_only=offline, trust_remote_code=False)
+        yield
     except ModelLoadError:  # an OSError too, but already says what is wrong
         raise
     except (OSError, ValueError) as exc:
@@ -61,10 +81,10 @@ def load_encoder(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
             "directory with config.json, model weights and tokenizer files, or a hub id "
             "on a machine that can reach the hub."
         ) from None
-    return encoder, tokenizer
 
 
-def _refuse_remote_code(name: str, source: str, offline: bool) -> None:
+def _refuse_remote_code(name: str, source: str, offline: bool) -> dict[str, Any]:
+    """The encoder's config.json; refused when it names code of its own to run."""
     # transformers would ask on stdin (and run the code on "y"); textheads never does.
     config, _ = PreTrainedConfig.get_config_dict(source, local_files_only=offline)
     auto_map = config.get("auto_map") or {}
@@ -75,6 +95,7 @@ def _refuse_remote_code(name: str, source: str, offline: bool) -> None:
             "(trust_remote_code=False). Choose an encoder whose architecture transformers "
             "supports natively."
         )
+    return config
 
 
 # Position ids of these models start after the padding id (RoBERTa's scheme), so
@@ -107,9 +128,9 @@ def position_limit(encoder_config: Mapping[str, Any], tokenizer: PreTrainedToken
     return min(limits) if limits else None
 
 
-def check_max_length(max_length: int, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str) -> None:
-    """Raise `ConfigError` naming `model.max_length` when the encoder reads fewer tokens."""
-    limit = position_limit(encoder.config.to_dict(), tokenizer)
+def check_max_length(max_length: int, encoder_config: Mapping[str, Any], tokenizer: PreTrainedTokenizerBase, name: str) -> None:
+    """Raise `ConfigError` naming `model.max_length` when the encoder (its config as a dict) reads fewer tokens."""
+    limit = position_limit(encoder_config, tokenizer)
     if limit is not None and max_length > limit:
         raise ConfigError(
             f"model.max_length: {max_length} is more than encoder {name!r} reads: at most {limit} "

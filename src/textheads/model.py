@@ -207,7 +207,7 @@ def build_model(run_config: RunConfig, specs: list[HeadSpec], train_data: Labell
     require_labelled_rows(train_data, specs, after_split=True)
     model = run_config.model
     encoder, tokenizer = load_encoder(model.encoder)
-    check_max_length(model.max_length, encoder, tokenizer, model.encoder)
+    check_max_length(model.max_length, encoder.config.to_dict(), tokenizer, model.encoder)
     pool_layers = pooled_layer_count(model.pool_layers, encoder, model.encoder)
     config = model_config_for(run_config, specs, encoder.config.to_dict(), target_stats(specs, train_data), pool_layers=pool_layers)
     return TextHeadsModel(config, encoder=encoder), tokenizer

@@ -12,6 +12,8 @@ import numpy as np
 from textheads.decisions import multilabel_decisions
 from textheads.specs import HeadSpec
 
+MIN_POSITIVES = 5
+"""Validation positives a label needs for a threshold of its own; fewer get the global one."""
 GRID = np.round(np.arange(0.05, 0.95, 0.01), 2)
 """Candidate thresholds: 0.05, 0.06, ..., 0.94."""
 
@@ -41,7 +43,7 @@ def tune_per_label(
     y_prob: np.ndarray,
     *,
     grid: np.ndarray = GRID,
-    min_positives: int = 5,
+    min_positives: int = MIN_POSITIVES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-label thresholds maximising each label's F1.
 
@@ -70,7 +72,7 @@ def _nearest_half_of_best(column: np.ndarray, grid: np.ndarray) -> int:
     return int(winners[np.argmin(np.abs(grid[winners] - 0.5))])
 
 
-def tuned_spec(spec: HeadSpec, y_true: np.ndarray, y_prob: np.ndarray, *, min_positives: int = 5) -> tuple[HeadSpec, list[str]]:
+def tuned_spec(spec: HeadSpec, y_true: np.ndarray, y_prob: np.ndarray, *, min_positives: int = MIN_POSITIVES) -> tuple[HeadSpec, list[str]]:
     """A multilabel spec with per-label thresholds tuned on (y_true, y_prob).
 
     Returns the spec and the labels that had too few positives to be tuned

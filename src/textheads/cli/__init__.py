@@ -40,9 +40,9 @@ def _options(
 
 
 def _register() -> None:
-    from textheads.cli import demo, evaluate, export, predict, push, serve, train
+    from textheads.cli import demo, evaluate, export, inspect, predict, push, serve, train
 
-    for module in (train, evaluate, predict, export, serve, push, demo):
+    for module in (train, inspect, evaluate, predict, export, serve, push, demo):
         module.register(app)
 
 

@@ -47,6 +47,10 @@ def stratified_split(
         return data.subset(np.sort(order[cut:])), data.subset(np.sort(order[:cut])), too_few
     from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
+    if matrix.shape[1] == 1:
+        # One label alone reads as a binary target, which iterstrat refuses; beside its
+        # complement it is a label matrix, stratified the same way.
+        matrix = np.concatenate([matrix, 1 - matrix], axis=1)
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
     train_idx, validation_idx = next(splitter.split(np.zeros(len(data)), matrix))
     return data.subset(np.sort(train_idx)), data.subset(np.sort(validation_idx)), too_few
