@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_rows, train_toy_model, write_jsonl
 from huggingface_hub import ModelCard
 
+from conftest import make_rows, train_toy_model, write_jsonl
 from textheads import TextClassifier
 from textheads.cli import main
 from textheads.ownership import read_marker, remove_run
@@ -55,7 +55,7 @@ def test_training_writes_a_card_the_hub_parses_with_the_validation_metrics(train
     assert summary["train"]["rows"] == 96 and summary["validation"]["rows"] == 30
     assert sum(summary["train"]["heads"]["level"]["label_counts"].values()) == summary["train"]["heads"]["level"]["labelled"]
     marker = read_marker(trained_dir)
-    assert marker is not None and "README.md" in marker["files"] and marker["model_card_sha256"]
+    assert marker is not None and {"README.md", "training_data.json"} <= set(marker["files"]) and marker["model_card_sha256"]
 
 
 def test_cli_train_puts_the_test_metrics_in_the_card(config_file: Path, tmp_path: Path) -> None:
@@ -83,6 +83,8 @@ def test_a_model_saved_elsewhere_carries_what_its_card_says(model_dir: Path, tmp
     card = ModelCard.load(tmp_path / "elsewhere" / "README.md")
     assert any(r.dataset_split == "validation" for r in card.data.eval_results)
     assert "## Training data" in card.text
+    marker = read_marker(tmp_path / "elsewhere")
+    assert marker is not None and {"README.md", "training_data.json", "validation_metrics.json"} <= set(marker["files"])
 
 
 def test_a_readme_edited_by_hand_is_kept_and_said_so(model_dir: Path) -> None:
@@ -159,6 +161,6 @@ def test_import_textheads_registers_the_auto_classes_without_importing_transform
         f"model = AutoModel.from_pretrained({str(trained_dir)!r})\n"
         "print(type(config).__name__, type(model).__name__, list(model.specs))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    result = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "TextHeadsConfig TextHeadsModel ['topics', 'level', 'score']"

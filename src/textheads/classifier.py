@@ -36,7 +36,7 @@ from textheads.io import write_json_atomic, write_text_atomic
 from textheads.losses import resolve_auto_weights
 from textheads.model import TextHeadsModel, build_model
 from textheads.model_config import long_text_of, run_config_for, used_run_config
-from textheads.ownership import check_output_file
+from textheads.ownership import check_output_file, record_files
 from textheads.progress import progress
 from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
@@ -200,6 +200,7 @@ class TextClassifier:
             write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
             write_sample_texts(output_dir, self.sample_texts_)
             write_json_atomic(output_dir / TRAINING_DATA, data_summary)
+            record_files(output_dir, [TRAINING_DATA])
         with RunLog(output_dir, run_config.train.report_to, run_config) as run_log:
             outcome = train_model(model, tokenizer, run_config, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo, run_log=run_log)
             self.train_result_ = outcome.result

@@ -83,9 +83,10 @@ def read_card_sources(model_dir: str | Path) -> dict[str, str]:
 
 
 def write_card_sources(model_dir: str | Path, sources: dict[str, str]) -> None:
-    """Write `sources` (from `read_card_sources`) beside the model in `model_dir`."""
+    """Write `sources` (from `read_card_sources`) beside the model in `model_dir`, listed in its marker."""
     for name, text in sources.items():
         write_text_atomic(Path(model_dir) / name, text)
+    record_files(Path(model_dir), sources)
 
 
 def write_export_card(model_dir: Path, target: Path, staging: Path, manifest: dict[str, Any], *, echo: Callable[[str], None] = print) -> dict[str, str]:
