@@ -66,10 +66,11 @@ def test_export_refuses_a_folder_it_did_not_write(model_dir: Path, tmp_path: Pat
 def test_export_refuses_an_earlier_export_holding_other_files(fp32_export: Path, model_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "onnx"
     shutil.copytree(fp32_export, target)
-    (target / "README.md").write_text("my notes on this export")
-    with pytest.raises(ConfigError, match=r"also holds files it did not write \(README.md\)"):
+    # (Not README.md: the export writes its model card there; test_model_card keeps an edited one.)
+    (target / "notes.md").write_text("my notes on this export")
+    with pytest.raises(ConfigError, match=r"also holds files it did not write \(notes.md\)"):
         export_onnx(model_dir, target, echo=lambda _: None)
-    assert (target / "README.md").read_text() == "my notes on this export"
+    assert (target / "notes.md").read_text() == "my notes on this export"
 
 
 def test_export_replaces_its_own_export_and_fills_an_empty_folder(model_dir: Path, tmp_path: Path) -> None:
@@ -90,6 +91,7 @@ def test_export_replaces_an_export_written_before_manifests_listed_files(fp32_ex
     manifest = json.loads((target / "textheads_onnx.json").read_text())
     del manifest["files"]
     (target / "textheads_onnx.json").write_text(json.dumps(manifest))
+    (target / "README.md").unlink()  # such exports had no model card either
     export_onnx(model_dir, target, echo=lambda _: None)
     assert "files" in json.loads((target / "textheads_onnx.json").read_text())
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from textheads import auto_classes
+
 __version__ = "0.1.0"
+
+# `AutoConfig`/`AutoModel` open textheads model directories after `import textheads`; the
+# registration waits for transformers' auto classes to be imported (see auto_classes).
+auto_classes.install()
 
 # The public names, imported on first use: `import textheads` (and `textheads --help`)
 # must not pay for importing torch and transformers.

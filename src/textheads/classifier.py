@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from textheads import __version__
+from textheads.card import read_card_sources, write_card_sources, write_model_card
 from textheads.config import RunConfig, TrainSection, build_config, dump_config
 from textheads.data.dataset import LabelledData, Source, check_text_file, iter_text_chunks, load_texts
 from textheads.data.prepare import load_run_data, load_split
+from textheads.data.summary import TRAINING_DATA, source_name, split_summary
 from textheads.decisions import decide
 from textheads.errors import ConfigError, DataError, NotFittedError
 from textheads.evaluation import evaluate_outputs
@@ -23,11 +25,11 @@ from textheads.inference.backends import Backend, TorchBackend, load_backend
 from textheads.inference.predict import Predictions, predict_outputs, to_records
 from textheads.inference.resumable import input_identity, model_identity, resumable_output
 from textheads.inference.windows import Truncation
-from textheads.io import write_text_atomic
+from textheads.io import write_json_atomic, write_text_atomic
 from textheads.losses import resolve_auto_weights
 from textheads.model import TextHeadsModel, build_model
 from textheads.model_config import long_text_of, run_config_for, used_run_config
-from textheads.ownership import check_output_file
+from textheads.ownership import check_output_file, record_files
 from textheads.progress import progress
 from textheads.saving import load_model_dir, save_model_dir
 from textheads.specs import HeadSpec
@@ -94,6 +96,9 @@ class TextClassifier:
         self.truncation_: Truncation | None = None
         """How many texts the last `predict*` or `evaluate` call could not read whole (see
         `truncation_line`)."""
+        self._card_sources: tuple[Path, dict[str, str]] | None = None
+        """The folder the model was trained in or loaded from, and its files the model card
+        reads (metrics, data summary, config), carried to a folder `save` writes elsewhere."""
 
     @classmethod
     def from_config(cls, config: RunConfig) -> TextClassifier:
@@ -101,7 +106,7 @@ class TextClassifier:
         clf = cls.__new__(cls)
         clf.config, clf.model_, clf.backend_, clf.tokenizer_, clf.train_result_ = config, None, None, None, None
         clf.sample_texts_, clf._embedding_cache = None, None
-        clf.truncation_ = None
+        clf.truncation_, clf._card_sources = None, None
         return clf
 
     # -- training ---------------------------------------------------------------
@@ -131,12 +136,19 @@ class TextClassifier:
             echo, show_progress = _silent, False  # the main process speaks for the run
         data = load_run_data(config, train, validation)
         train_data, validation_data, specs = data.train, data.validation, data.specs
+        validation_source = ""
         if data.held_out:
             assert validation_data is not None
             echo(f"No validation data given: holding out {len(validation_data)} of {len(train_data) + len(validation_data)} training rows (stratified)")
             if data.too_few_to_split:
                 echo(f"Too few examples to validate (fewer than 2): {', '.join(data.too_few_to_split)}")
+            validation_source = f"{source_name(train_data.source)}, rows held out"
+        elif validation_data is not None:
+            validation_source = validation_data.source
         specs = [resolve_auto_weights(s, train_data.targets[s.name].values, train_data.targets[s.name].mask) for s in specs]
+        data_summary = {"train": split_summary(train_data, specs, source=train_data.source)}
+        if validation_data is not None:
+            data_summary["validation"] = split_summary(validation_data, specs, source=validation_source)
         digests = {"train": data_digest(train_data), **({"validation": data_digest(validation_data)} if validation_data is not None else {})}
 
         run_config = config.model_copy(update={"heads": {s.name: s for s in specs}})
@@ -153,7 +165,7 @@ class TextClassifier:
         self.sample_texts_ = choose_sample((validation_data if validation_data is not None else train_data).texts, config.train.seed)
         try:
             with open_run_folder(output_dir, run_config, digests, resume=resume, overwrite=overwrite, echo=echo):
-                self._train(model, tokenizer, run_config, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo)
+                self._train(model, tokenizer, run_config, train_data, validation_data, data_summary, resume=resume, show_progress=show_progress, echo=echo)
         finally:
             if temporary:
                 shutil.rmtree(output_dir, ignore_errors=True)
@@ -166,18 +178,21 @@ class TextClassifier:
         run_config: RunConfig,
         train_data: LabelledData,
         validation_data: LabelledData | None,
+        data_summary: dict[str, Any],
         *,
         resume: bool,
         show_progress: bool,
         echo: Any,
     ) -> None:
         """Train into the prepared `run_config.output_dir`, load the best model, tune thresholds
-        (the main process; the others load the model it wrote)."""
+        and write the model card (the main process; the others load the model it wrote)."""
         output_dir = Path(run_config.output_dir or ".")
         main = distributed.is_main_process()
         if main:
             write_text_atomic(output_dir / "training_config.yaml", dump_config(run_config))
             write_sample_texts(output_dir, self.sample_texts_)
+            write_json_atomic(output_dir / TRAINING_DATA, data_summary)
+            record_files(output_dir, [TRAINING_DATA])
         with RunLog(output_dir, run_config.train.report_to, run_config) as run_log:
             outcome = train_model(model, tokenizer, run_config, train_data, validation_data, resume=resume, show_progress=show_progress, echo=echo, run_log=run_log)
             self.train_result_ = outcome.result
@@ -190,6 +205,8 @@ class TextClassifier:
                 record = thresholds_record(self.backend_.specs, self.train_result_.global_step)
                 if record is not None:
                     run_log.write(record)
+                write_model_card(output_dir, echo=echo)
+                self._card_sources = (output_dir, read_card_sources(output_dir))
         distributed.wait_for_everyone()  # the model folder is final
         if not main:
             self.model_, self.tokenizer_ = load_model_dir(output_dir)
@@ -363,14 +380,18 @@ class TextClassifier:
 
     # -- persistence ------------------------------------------------------------
 
-    def save(self, path: str | Path) -> None:
-        """Write the model directory (config.json, model.safetensors, tokenizer files)."""
+    def save(self, path: str | Path, *, echo: Any = print) -> None:
+        """Write the model directory (config.json, model.safetensors, tokenizer files) and its
+        model card, README.md (a README.md written or edited by hand is kept, with a line to `echo`)."""
         self._fitted()
         if self.model_ is None:
             raise ConfigError("this classifier runs an ONNX export; save the PyTorch model directory it came from instead")
         save_model_dir(self.model_, self.tokenizer_, path)
         if self.sample_texts_:
             write_sample_texts(path, self.sample_texts_)
+        if self._card_sources is not None and self._card_sources[0].resolve() != Path(path).resolve():
+            write_card_sources(path, self._card_sources[1])
+        write_model_card(path, echo=echo)
 
     def export_onnx(
         self,
@@ -387,7 +408,7 @@ class TextClassifier:
         from textheads.export import export_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
-            self.save(tmp)
+            self.save(tmp, echo=echo)
             return export_onnx(tmp, path, quantize=quantize, min_agreement=min_agreement, calibration=calibration, force=force, echo=echo)
 
     @classmethod
@@ -427,6 +448,7 @@ class TextClassifier:
         clf = cls.from_config(run_config_for(backend.config, max_length=backend.max_length, output_dir=path))
         clf.model_, clf.backend_, clf.tokenizer_ = model, backend, tokenizer
         clf.sample_texts_ = read_sample_texts(path)  # carried on by `save`, used by `export_onnx`
+        clf._card_sources = (Path(path), read_card_sources(path))
         return clf
 
     def push_to_hub(

@@ -192,7 +192,8 @@ def combine_windows(values: torch.Tensor, window_document: torch.Tensor, how: st
 def register_auto_classes() -> None:
     """Let `AutoConfig`/`AutoModel.from_pretrained` open textheads model directories.
 
-    Called when a model is loaded (not at import, which must have no side effects).
+    Done on `import textheads` as soon as transformers' auto classes are imported (see
+    `textheads.auto_classes`), and at the end of this module's import.
     """
     AutoConfig.register("textheads", TextHeadsConfig, exist_ok=True)
     AutoModel.register(TextHeadsConfig, TextHeadsModel, exist_ok=True)
@@ -211,3 +212,8 @@ def build_model(run_config: RunConfig, specs: list[HeadSpec], train_data: Labell
     pool_layers = pooled_layer_count(model.pool_layers, encoder, model.encoder)
     config = model_config_for(run_config, specs, encoder.config.to_dict(), target_stats(specs, train_data), pool_layers=pool_layers)
     return TextHeadsModel(config, encoder=encoder), tokenizer
+
+
+# Importing this module imports the auto classes, which `textheads.auto_classes` waits for;
+# when that happens mid-way through this import, the registration is done here instead.
+register_auto_classes()

@@ -64,12 +64,33 @@ class TextHeadsConfig(PreTrainedConfig):
         self.window_stride = window_stride
         self.max_windows = max_windows
         self.window_pooling = window_pooling
-        super().__init__(**kwargs)
+        super().__init__(**{**kwargs, **label_maps(self.head_specs)})
 
     @property
     def specs(self) -> dict[str, HeadSpec]:
         """Head specs by name, in output order."""
         return {d["name"]: HeadSpec.model_validate(d) for d in self.head_specs}
+
+
+PROBLEM_TYPES = {"multilabel": "multi_label_classification", "multiclass": "single_label_classification"}
+
+
+def label_maps(head_specs: list[dict[str, Any]]) -> dict[str, Any]:
+    """`id2label`, `label2id` and `problem_type` as transformers means them, for a model with
+    one classification head, so the Hub's widgets and other tools show its label names.
+
+    Derived from the head specs each time (a config.json saved before they were written
+    gets them on load); a model with several heads, or a regression head, keeps
+    transformers' defaults (which `config.json` omits): one label map cannot describe it.
+    """
+    if len(head_specs) != 1 or head_specs[0].get("kind") not in PROBLEM_TYPES or not head_specs[0].get("labels"):
+        return {}
+    labels = head_specs[0]["labels"]
+    return {
+        "id2label": dict(enumerate(labels)),
+        "label2id": {label: i for i, label in enumerate(labels)},
+        "problem_type": PROBLEM_TYPES[head_specs[0]["kind"]],
+    }
 
 
 def max_length_of(config: TextHeadsConfig) -> int:

@@ -11,6 +11,7 @@ a model's own file, or a file that is not a textheads output.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,7 +28,9 @@ from textheads.io import write_json_atomic
 MARKER = ".textheads.json"
 LOCK = ".textheads.lock"
 
-RUN_FILES = ("training_config.yaml", "train_log.jsonl", "validation_metrics.json", "test_metrics.json", SAMPLE_FILE)
+TRAINING_DATA = "training_data.json"
+"""Rows and label counts of the data a model was trained on (`textheads.data.summary`)."""
+RUN_FILES = ("training_config.yaml", "train_log.jsonl", "validation_metrics.json", "test_metrics.json", TRAINING_DATA, SAMPLE_FILE)
 """Files a training run writes beside the model, besides the model's own."""
 MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json")
 TOKENIZER_FILES = (
@@ -41,6 +44,10 @@ UNLISTED_EXPORT_FILES = (ONNX_FILE, MANIFEST, "config.json", *TOKENIZER_FILES)
 """What exports written before the manifest listed its files held: the graph, the manifest,
 config.json and the tokenizer files `save_pretrained` writes."""
 CHECKPOINTS = "checkpoints"
+CARD = "README.md"
+CARD_HASH = "model_card_sha256"
+"""The key of the marker (or export manifest) holding the SHA-256 of the card textheads last
+wrote: a README.md with any other content is someone else's, and is never replaced or deleted."""
 _MAX_SNIFF_BYTES = 10_000_000
 
 
@@ -109,6 +116,24 @@ def claim_folder(folder: Path, purpose: str, **details: Any) -> dict[str, Any]:
     return marker
 
 
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def card_is_ours(folder: Path, recorded: object) -> bool:
+    """True when `folder` has no README.md, or one whose content is the card textheads last
+    wrote there (its digest `recorded`, from the marker or manifest)."""
+    path = folder / CARD
+    if not path.exists() and not path.is_symlink():
+        return True
+    if path.is_symlink() or not path.is_file() or not isinstance(recorded, str):
+        return False
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == recorded
+    except OSError:
+        return False
+
+
 def record_files(folder: Path, names: Iterable[str]) -> None:
     """Add `names` to the files the marker says textheads wrote in `folder`."""
     marker = read_marker(folder) or {"written_by": "textheads", "purpose": "save", "files": []}
@@ -129,6 +154,8 @@ def remove_run(folder: Path) -> list[str]:
         path = folder / name
         if Path(name).name != name or name in (MARKER, LOCK):
             continue  # never a path outside the folder; the lock is held by the caller
+        if name == CARD and not card_is_ours(folder, marker.get(CARD_HASH) if marker else None):
+            continue  # a README.md written or edited by hand
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():

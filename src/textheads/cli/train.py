@@ -23,6 +23,7 @@ def train(
 ) -> int:
     """Train a model; the best one is saved as the output folder, with its test metrics when the config names a test file."""
     quiet_library_logs()
+    from textheads.card import write_model_card
     from textheads.classifier import TextClassifier
     from textheads.config import load_config
     from textheads.io import write_json_atomic
@@ -45,6 +46,8 @@ def train(
 
         metrics = clf.evaluate(run_config.data.test, show_progress=not quiet)
         write_json_atomic(Path(result.output_dir) / "test_metrics.json", metrics)
+        # The card gets the test figures; a hand-written README.md was reported by `fit` already.
+        write_model_card(result.output_dir, echo=lambda _: None)
         print_metrics(metrics, title=f"Test: {run_config.data.test}")
         typer.echo(f"Test metrics written to {Path(result.output_dir) / 'test_metrics.json'}")
     return 0

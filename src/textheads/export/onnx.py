@@ -3,8 +3,9 @@ rescaling inside the graph, dynamic batch and sequence axes; optional int8
 quantisation, checked against the fp32 model (see `textheads.export.quantize`).
 
 The exported folder holds everything needed to run it: `model.onnx`, the
-tokenizer, `config.json` (heads, labels, thresholds) and the manifest
-`textheads_onnx.json`, which also marks the folder as one textheads may replace.
+tokenizer, `config.json` (heads, labels, thresholds), the model card `README.md`
+(see `textheads.card`) and the manifest `textheads_onnx.json`, which also marks the
+folder as one textheads may replace.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from textheads.card import write_export_card
 from textheads.errors import ConfigError, MissingExtraError
 from textheads.export.manifest import (
     MANIFEST,
@@ -110,6 +112,7 @@ def export_onnx(
             from textheads.export.quantize import quantize_checked
 
             manifest.update(quantize_checked(staging / ONNX_FILE, inputs, model, tokenizer, texts, min_agreement=min_agreement, force=force, echo=echo))
+        manifest.update(write_export_card(model_dir, target, staging, manifest, echo=echo))
         manifest["files"] = sorted(path.name for path in staging.iterdir())
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         for kept in publish_export(staging, target):
