@@ -35,7 +35,7 @@ COMMIT_A = "a" * 40
 COMMIT_B = "b" * 40
 TEXTS = ["python code and a bug", "bake pasta with garlic", "sleep and exercise"]
 RUN_FILES = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "sample_texts.jsonl",
-             "train_log.jsonl", "training_config.yaml", "validation_metrics.json"}
+             "train_log.jsonl", "training_config.yaml", "training_data.json", "validation_metrics.json"}
 
 
 @pytest.fixture(scope="module")
