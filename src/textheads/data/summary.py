@@ -15,7 +15,7 @@ from textheads.data.dataset import LabelledData
 from textheads.ownership import TRAINING_DATA
 from textheads.specs import HeadSpec
 
-__all__ = ["TRAINING_DATA", "source_name", "split_summary"]
+__all__ = ["TRAINING_DATA", "label_counts", "source_name", "split_summary"]
 
 
 def split_summary(data: LabelledData, specs: list[HeadSpec], *, source: str) -> dict[str, Any]:
@@ -35,16 +35,22 @@ def _head_summary(spec: HeadSpec, data: LabelledData) -> dict[str, Any]:
     target = data.targets[spec.name]
     values = target.values[target.mask]
     summary: dict[str, Any] = {"kind": spec.kind, "labelled": int(target.mask.sum())}
-    if spec.kind == "multilabel":
-        counts = values.sum(axis=0) if len(values) else np.zeros(len(spec.labels or []))
-        summary["label_counts"] = {label: int(count) for label, count in zip(spec.labels or [], counts, strict=True)}
-    elif spec.kind == "multiclass":
-        counts = np.bincount(values.astype(np.int64), minlength=len(spec.labels or []))
+    if spec.kind in ("multilabel", "multiclass"):
+        counts = label_counts(spec, data)
         summary["label_counts"] = {label: int(count) for label, count in zip(spec.labels or [], counts, strict=True)}
     elif len(values):
         numbers = values.astype(np.float64)
         summary.update(mean=float(numbers.mean()), std=float(numbers.std()), min=float(numbers.min()), max=float(numbers.max()))
     return summary
+
+
+def label_counts(spec: HeadSpec, data: LabelledData) -> np.ndarray:
+    """Rows carrying each label of a classification head, in label order."""
+    target = data.targets[spec.name]
+    values = target.values[target.mask]
+    if spec.kind == "multilabel":
+        return values.sum(axis=0).astype(np.int64) if len(values) else np.zeros(len(spec.labels or []), dtype=np.int64)
+    return np.bincount(values.astype(np.int64), minlength=len(spec.labels or [])).astype(np.int64)
 
 
 def source_name(source: str) -> str:

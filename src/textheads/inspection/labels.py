@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 
 from textheads.data.dataset import LabelledData
+from textheads.data.summary import label_counts
 from textheads.inspection.figures import (
     AlwaysWith,
     Distribution,
@@ -40,15 +41,6 @@ def inspect_head(spec: HeadSpec, splits: dict[str, LabelledData], *, too_few_to_
     else:
         _add_labels(head, spec, splits, too_few_to_split)
     return head
-
-
-def label_counts(spec: HeadSpec, data: LabelledData) -> np.ndarray:
-    """Rows carrying each label of a classification head, in label order."""
-    target = data.targets[spec.name]
-    labels = spec.labels or []
-    if spec.kind == "multilabel":
-        return target.values[target.mask].sum(axis=0).astype(np.int64)
-    return np.bincount(target.values[target.mask], minlength=len(labels)).astype(np.int64)
 
 
 def _add_labels(head: HeadInspection, spec: HeadSpec, splits: dict[str, LabelledData], too_few_to_split: list[str]) -> None:
