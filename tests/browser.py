@@ -42,6 +42,10 @@ class Rendered:
     sections: list[str] = field(default_factory=list)
     charts: list[dict] = field(default_factory=list)
     title: str = ""
+    text: str = ""
+    """The page's visible text (tables, headings; not scripts)."""
+    legends: list[str] = field(default_factory=list)
+    """The text of every chart's legend entries, as drawn."""
 
     def drawn(self, name: str) -> bool:
         """True when the chart `name` is on the page, drawn (an SVG inside) and not empty."""
@@ -60,6 +64,7 @@ def render(path: Path, screenshot: Path | None = None) -> Rendered:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("pageerror", lambda exc: rendered.errors.append(f"script error: {exc}"))
             page.on("console", lambda msg: rendered.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+            page.on("dialog", lambda dialog: (rendered.errors.append(f"dialog: {dialog.message}"), dialog.dismiss()))
 
             def refuse_outside(route) -> None:  # the page must not need the network
                 if route.request.url != page_url:
@@ -74,6 +79,8 @@ def render(path: Path, screenshot: Path | None = None) -> Rendered:
             rendered.title = page.title()
             rendered.sections = page.eval_on_selector_all("[data-section]", "els => els.map(e => e.dataset.section)")
             rendered.charts = page.evaluate(_CHART_STATE)
+            rendered.text = page.inner_text("body")
+            rendered.legends = page.eval_on_selector_all("[data-chart] text.legendtext", "els => els.map(e => e.textContent)")
             if screenshot is not None:
                 page.screenshot(path=str(screenshot), full_page=True)
         finally:

@@ -1,4 +1,4 @@
-"""`textheads evaluate MODEL_DIR DATA_FILE [--output metrics.json | --json]`."""
+"""`textheads evaluate MODEL_DIR DATA_FILE [--output metrics.json | --json] [--report report.html]`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def evaluate(
     data_file: Annotated[Path, typer.Argument(help="Labelled CSV, TSV, JSONL or Parquet file.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write all metrics as JSON to this file ('-': to stdout, instead of the tables).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Write all metrics as JSON to stdout instead of the tables (same as --output -).")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write an HTML report (curves, calibration, worst errors; one file that opens offline).")] = None,
     per_label: Annotated[bool, typer.Option("--per-label/--no-per-label", help="Print the per-label report.")] = True,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder pass.")] = 64,
     device: DeviceOption = "auto",
@@ -34,17 +35,23 @@ def evaluate(
     to_stdout = json_ or str(output) == "-"
     if output is not None and not to_stdout:
         check_output_file(output, kind="metrics", inputs=[data_file], model_dir=model_dir)
+    if report is not None:  # before the model is loaded: a refusal costs nothing
+        check_output_file(report, kind="report", option="--report", inputs=[data_file], model_dir=model_dir)
     clf = TextClassifier.load(model_dir, device=device, precision=precision.value)
-    metrics = clf.evaluate(data_file, batch_size=batch_size, show_progress=not quiet)
+    metrics = clf.evaluate(data_file, batch_size=batch_size, show_progress=not quiet, report=report)
     if to_stdout:
         typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
         typer.echo(clf.truncation_line(), err=True)  # stdout holds the JSON only
+        if report is not None:
+            typer.echo(f"Report written to {report}", err=True)
         return 0
     print_metrics(metrics, title=f"{data_file}", per_label=per_label)
     typer.echo(clf.truncation_line())
     if output is not None:
         write_json_atomic(output, metrics)
         typer.echo(f"Metrics written to {output}")
+    if report is not None:
+        typer.echo(f"Report written to {report}")
     return 0
 
 
