@@ -88,6 +88,26 @@ def render(path: Path, screenshot: Path | None = None) -> Rendered:
     return rendered
 
 
+def capture(path: Path, shots: dict[Path, str | None], width: int = 1280, height: int = 900) -> None:
+    """Viewport screenshots of `path` offline: each PNG of `shots` shows the page scrolled to
+    the element its CSS selector names (None: the top of the page)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.route("**/*", lambda route: route.continue_() if route.request.url == path.resolve().as_uri() else route.abort())
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            page.wait_for_timeout(300)  # plotly draws after load
+            for png, selector in shots.items():
+                page.evaluate("sel => sel ? document.querySelector(sel).scrollIntoView() : window.scrollTo(0, 0)", selector)
+                page.wait_for_timeout(100)
+                page.screenshot(path=str(png))
+        finally:
+            browser.close()
+
+
 def is_blank(png: Path) -> bool:
     """True when the screenshot is one flat colour (nothing drawn)."""
     from PIL import Image

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -222,3 +223,60 @@ def test_a_head_without_labelled_rows_gets_a_note_instead_of_charts() -> None:
     page = evaluation_page(_hostile(), model="m", data_name="d", model_dir=None)
     empty = next(s for s in page.sections if s.key == "head-empty")
     assert len(empty.parts) == 1 and "No row of the data has a label for this head" in empty.parts[0]
+
+
+# -- slow tier: the real default encoder -------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "textheads" / "examples" / "advice"
+GOEMOTIONS = Path(os.environ.get("GOEMOTIONS_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "goemotions"))
+
+
+def _assert_whole(report: Path, heads: dict[str, str], shot: Path) -> Any:
+    rendered = render(report, screenshot=shot)
+    assert rendered.errors == [] and rendered.requests == []
+    assert rendered.sections == ["overview", "summary", *(f"head-{head}" for head in heads), "training"]
+    for name in [*_expected_charts(heads), "training.loss", "training.validation"]:
+        assert rendered.drawn(name), name
+    assert not is_blank(shot)
+    return rendered
+
+
+@pytest.mark.slow
+@requires_browser
+def test_the_advice_example_report_is_drawn_whole(tmp_path: Path) -> None:
+    from textheads import TextClassifier, load_config
+
+    config = load_config(EXAMPLE / "config.yaml", [f"output_dir={tmp_path / 'advice'}", "train.freeze=encoder", "train.epochs=3"])
+    TextClassifier.from_config(config).fit(show_progress=False, echo=lambda _: None)
+    report = tmp_path / "report.html"
+    assert main(["evaluate", str(tmp_path / "advice"), str(EXAMPLE / "test.jsonl"), "--report", str(report), "-q"]) == 0
+    _assert_whole(report, {"advice": "multilabel", "audience": "multiclass", "helpfulness": "regression"}, tmp_path / "advice.png")
+
+
+def _head_rows(source: Path, target: Path, rows: int) -> Path:
+    with source.open(encoding="utf-8") as lines:
+        target.write_text("".join(line for _, line in zip(range(rows), lines)), encoding="utf-8")
+    return target
+
+
+@pytest.mark.slow
+@requires_browser
+@pytest.mark.skipif(not (GOEMOTIONS / "train.jsonl").is_file(), reason=f"GoEmotions is not at {GOEMOTIONS} (set GOEMOTIONS_DIR)")
+def test_a_goemotions_report_with_28_labels_is_drawn_whole(tmp_path: Path) -> None:
+    from textheads import TextClassifier
+    from textheads.config import build_config
+
+    labels = (GOEMOTIONS / "labels_emotions.txt").read_text(encoding="utf-8").split()
+    files = {split: _head_rows(GOEMOTIONS / f"{split}.jsonl", tmp_path / f"{split}.jsonl", rows) for split, rows in (("train", 3000), ("dev", 600), ("test", 1500))}
+    raw = {
+        "data": {"train": str(files["train"]), "validation": str(files["dev"])},
+        "heads": {"emotions": {"kind": "multilabel", "labels": labels}},
+        "train": {"freeze": "encoder", "epochs": 5},
+        "output_dir": str(tmp_path / "model"),
+    }
+    TextClassifier.from_config(build_config(raw)).fit(show_progress=False, echo=lambda _: None)
+    report = tmp_path / "report.html"
+    assert main(["evaluate", str(tmp_path / "model"), str(files["test"]), "--report", str(report), "-q"]) == 0
+    rendered = _assert_whole(report, {"emotions": "multilabel"}, tmp_path / "goemotions.png")
+    assert len(labels) == 28 and len(set(rendered.legends) & set(labels)) >= 25  # a curve per label with positives
+    assert report.stat().st_size < 8_000_000  # curves thinned: plotly.js (about 4.7 MB) is most of it

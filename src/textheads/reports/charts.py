@@ -112,21 +112,24 @@ def _labels_with_positives(y_true: np.ndarray, labels: Sequence[str]) -> list[tu
 
 
 def cooccurrence(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> go.Figure:
-    """Rows holding both labels, true (left) and predicted (right); the diagonal is each label's count."""
+    """Rows holding both of two labels, true (left) and predicted (right). The diagonal (each
+    label's own count, in the per-label table) is left out: a frequent label would set the
+    colour scale and wash out every pair."""
     names = [plot_text(label, 40) for label in labels]
-    true_counts = y_true.T.astype(int) @ y_true.astype(int)
-    pred_counts = y_pred.T.astype(int) @ y_pred.astype(int)
-    top = int(max(true_counts.max(initial=0), pred_counts.max(initial=0), 1))
+    pairs = []
+    for matrix in (y_true, y_pred):
+        counts = (matrix.T.astype(int) @ matrix.astype(int)).astype(float)
+        np.fill_diagonal(counts, np.nan)
+        pairs.append(counts)
+    top = max(float(np.nanmax(counts, initial=0)) for counts in pairs) or 1.0
     figure = make_subplots(rows=1, cols=2, subplot_titles=("true labels", "predicted labels"), horizontal_spacing=0.12)
-    for col, (counts, which) in enumerate(((true_counts, "true"), (pred_counts, "predicted")), start=1):
+    for col, (counts, which) in enumerate(zip(pairs, ("true", "predicted")), start=1):
         figure.add_trace(go.Heatmap(
             z=counts, x=names, y=names, zmin=0, zmax=top, colorscale="Blues", showscale=col == 2,
             hovertemplate=f"{which}: %{{y}} and %{{x}} in %{{z}} rows<extra></extra>",
         ), row=1, col=col)
     figure.update_yaxes(autorange="reversed")
-    figure.update_layout(title="Label co-occurrence: rows with both labels")
-    size = max(420, 200 + 16 * len(labels))
-    figure.update_layout(height=size)
+    figure.update_layout(title="Label co-occurrence: rows with both labels (diagonal left out)", height=max(420, 200 + 16 * len(labels)))
     return figure
 
 

@@ -122,6 +122,7 @@ def _multilabel(section: Section, spec: HeadSpec, y_true: np.ndarray, y_prob: np
         section.text(f"No positive row in the data (no curve): {', '.join(absent)}.", note=True)
     if spec.top1_fallback:
         section.text("top1_fallback is on: the table counts each row's fallback label; the marked points on the curves do not.", note=True)
+    section.text("Click a label in a legend to hide it, double-click to show it alone; hover reads the values.", note=True)
     section.chart(charts.precision_recall_curves(y_true, y_prob, labels, thresholds), name=f"{spec.name}.precision_recall", height=520)
     section.chart(charts.f1_against_threshold(y_true, y_prob, labels, thresholds), name=f"{spec.name}.f1_threshold", height=520)
     y_pred = head_decisions(spec, y_prob).astype(np.int64)
