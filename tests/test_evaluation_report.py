@@ -140,6 +140,9 @@ def test_a_file_that_is_not_a_report_is_refused_and_left_untouched(toy: dict[str
         toy["clf"].evaluate(toy["data"], report=notes)
     assert notes.read_text(encoding="utf-8") == "<html><body>my notes</body></html>"
     assert main(["evaluate", str(toy["model"]), str(toy["data"]), "--report", str(toy["data"]), "-q"]) == 2  # the input itself
+    same = tmp_path / "out.html"
+    assert main(["evaluate", str(toy["model"]), str(toy["data"]), "--report", str(same), "--output", str(same), "-q"]) == 2
+    assert "both name" in capsys.readouterr().err and not same.exists()
 
 
 def test_the_python_api_writes_the_page_from_the_metrics_it_returns(toy: dict[str, Any], tmp_path: Path) -> None:

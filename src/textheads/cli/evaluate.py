@@ -29,6 +29,7 @@ def evaluate(
     import json
 
     from textheads.classifier import TextClassifier
+    from textheads.errors import ConfigError
     from textheads.io import write_json_atomic
     from textheads.ownership import check_output_file
 
@@ -36,6 +37,8 @@ def evaluate(
     if output is not None and not to_stdout:
         check_output_file(output, kind="metrics", inputs=[data_file], model_dir=model_dir)
     if report is not None:  # before the model is loaded: a refusal costs nothing
+        if output is not None and not to_stdout and report.resolve() == output.resolve():
+            raise ConfigError(f"--report and --output both name {report}: give each its own file")
         check_output_file(report, kind="report", option="--report", inputs=[data_file], model_dir=model_dir)
     clf = TextClassifier.load(model_dir, device=device, precision=precision.value)
     metrics = clf.evaluate(data_file, batch_size=batch_size, show_progress=not quiet, report=report)
