@@ -42,6 +42,10 @@ class Rendered:
     sections: list[str] = field(default_factory=list)
     charts: list[dict] = field(default_factory=list)
     title: str = ""
+    text: str = ""
+    """The page's visible text (tables, headings; not scripts)."""
+    legends: list[str] = field(default_factory=list)
+    """The text of every chart's legend entries, as drawn."""
 
     def drawn(self, name: str) -> bool:
         """True when the chart `name` is on the page, drawn (an SVG inside) and not empty."""
@@ -60,6 +64,7 @@ def render(path: Path, screenshot: Path | None = None) -> Rendered:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("pageerror", lambda exc: rendered.errors.append(f"script error: {exc}"))
             page.on("console", lambda msg: rendered.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+            page.on("dialog", lambda dialog: (rendered.errors.append(f"dialog: {dialog.message}"), dialog.dismiss()))
 
             def refuse_outside(route) -> None:  # the page must not need the network
                 if route.request.url != page_url:
@@ -74,11 +79,33 @@ def render(path: Path, screenshot: Path | None = None) -> Rendered:
             rendered.title = page.title()
             rendered.sections = page.eval_on_selector_all("[data-section]", "els => els.map(e => e.dataset.section)")
             rendered.charts = page.evaluate(_CHART_STATE)
+            rendered.text = page.inner_text("body")
+            rendered.legends = page.eval_on_selector_all("[data-chart] text.legendtext", "els => els.map(e => e.textContent)")
             if screenshot is not None:
                 page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
     return rendered
+
+
+def capture(path: Path, shots: dict[Path, str | None], width: int = 1280, height: int = 900) -> None:
+    """Viewport screenshots of `path` offline: each PNG of `shots` shows the page scrolled to
+    the element its CSS selector names (None: the top of the page)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.route("**/*", lambda route: route.continue_() if route.request.url == path.resolve().as_uri() else route.abort())
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            page.wait_for_timeout(300)  # plotly draws after load
+            for png, selector in shots.items():
+                page.evaluate("sel => sel ? document.querySelector(sel).scrollIntoView() : window.scrollTo(0, 0)", selector)
+                page.wait_for_timeout(100)
+                page.screenshot(path=str(png))
+        finally:
+            browser.close()
 
 
 def is_blank(png: Path) -> bool:

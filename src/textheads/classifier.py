@@ -266,22 +266,45 @@ class TextClassifier:
         self.truncation_.add(predictions.truncated, predictions.unread)
         return predictions
 
-    def evaluate(self, data: Source, *, batch_size: int = 64, show_progress: bool = False) -> dict[str, dict[str, Any]]:
-        """Metrics per head on a labelled file or list of records (see docs/metrics)."""
-        backend, tokenizer = self._fitted()
+    def evaluate(self, data: Source, *, batch_size: int = 64, show_progress: bool = False, report: str | Path | None = None) -> dict[str, dict[str, Any]]:
+        """Metrics per head on a labelled file or list of records (see docs/metrics).
+
+        `report`: also write an HTML page of these metrics with curves, calibration and the
+        worst errors (`textheads.reports.evaluation`); it may replace only an earlier report.
+
+        Example:
+            >>> clf.evaluate("test.jsonl", report="report.html")["topics"]["micro_f1"]  # doctest: +SKIP
+            0.87
+        """
+        backend, _ = self._fitted()
+        model_dir = Path(self.config.output_dir) if self.config.output_dir else None
+        if report is not None:
+            inputs = [Path(data)] if isinstance(data, (str, Path)) else []
+            check_output_file(Path(report), kind="report", option="report", inputs=inputs, model_dir=model_dir)
         labelled, _ = load_split(self.config.data, data, list(backend.specs.values()), "test")
+        outputs = self._evaluation_outputs(labelled, batch_size=batch_size, show_progress=show_progress)
+        metrics = evaluate_outputs(backend.specs, outputs, labelled)
+        if report is not None:
+            from textheads.reports.evaluation import Evaluated, write_evaluation_report
+
+            data_name = str(data) if isinstance(data, (str, Path)) else f"{len(labelled)} records"
+            model = str(model_dir) if model_dir is not None else "a model fitted in this session"
+            write_evaluation_report(Path(report), Evaluated(dict(backend.specs), outputs, labelled, metrics), model=model, data_name=data_name, model_dir=model_dir)
+        return metrics
+
+    def _evaluation_outputs(self, labelled: LabelledData, *, batch_size: int, show_progress: bool) -> dict[str, np.ndarray]:
+        backend, tokenizer = self._fitted()
         if self._embedding_cache is not None and self.model_ is not None:
             # Fitted on a frozen encoder: the texts it has seen (a second run's test file) are not
             # encoded again. (Cached vectors carry no truncation counts: `truncation_` stays unset.)
             from textheads.training.frozen import cached_predictions
 
             self.truncation_ = None
-            outputs = cached_predictions(self.model_, tokenizer, labelled.texts, cache_dir=self._embedding_cache, show_progress=show_progress)
-            return evaluate_outputs(backend.specs, outputs, labelled)
+            return cached_predictions(self.model_, tokenizer, labelled.texts, cache_dir=self._embedding_cache, show_progress=show_progress)
         predictions = predict_outputs(backend, tokenizer, labelled.texts, batch_size=batch_size, show_progress=show_progress)
         self.truncation_ = Truncation()
         self.truncation_.add(predictions.truncated, predictions.unread)
-        return evaluate_outputs(backend.specs, predictions.outputs, labelled)
+        return predictions.outputs
 
     def truncation_line(self) -> str | None:
         """What the last `predict*` or `evaluate` call could not read, as one sentence (None before

@@ -31,6 +31,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
+from textheads.calibration import multiclass_reliability, multilabel_reliability
 from textheads.decisions import multiclass_decisions, multilabel_decisions
 from textheads.errors import ConfigError
 
@@ -64,7 +65,8 @@ def multilabel_metrics(
     `roc_auc_macro` averages only the labels whose ROC-AUC is defined (both
     classes present in `y_true`) and is None when there is none. With
     `top1_fallback`, a row with no label over its threshold predicts its most
-    probable label.
+    probable label. `ece` is the expected calibration error of every (text,
+    label) probability (`textheads.calibration`), independent of thresholds.
     """
     y_true = np.asarray(y_true).astype(int)
     _check_matrix(y_true, np.asarray(y_prob), labels)
@@ -92,6 +94,7 @@ def multilabel_metrics(
     aucs = [_roc_auc(y_true[:, j], y_prob[:, j]) for j in range(len(labels))]
     defined = [auc for auc in aucs if auc is not None]
     result["roc_auc_macro"] = float(np.mean(defined)) if defined else None
+    result["ece"] = multilabel_reliability(y_true, y_prob).ece
     result["n_rows"] = len(y_true)
 
     per_label = _per_label(truth, pred, ids, labels)
@@ -141,7 +144,8 @@ def multiclass_metrics(y_true: np.ndarray, y_prob: np.ndarray, labels: list[str]
     (`labels=range(C)`, `zero_division=0`): a class absent from `y_true`
     counts with F1 0, which lowers the macro average. The confusion matrix
     has one row per true class and one column per predicted class, in label
-    order, including classes that never occur.
+    order, including classes that never occur. `ece` is the expected
+    calibration error of the top-class probability (`textheads.calibration`).
     """
     y_true = np.asarray(y_true).astype(int)
     y_prob = np.asarray(y_prob, dtype=float)
@@ -160,6 +164,7 @@ def multiclass_metrics(y_true: np.ndarray, y_prob: np.ndarray, labels: list[str]
     result["macro_recall"] = float(
         recall_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)
     )
+    result["ece"] = multiclass_reliability(y_true, y_prob).ece
     result["n_rows"] = len(y_true)
     matrix = confusion_matrix(y_true, y_pred, labels=classes)
     result["confusion_matrix"] = {"labels": list(labels), "matrix": matrix.tolist()}

@@ -1,4 +1,4 @@
-"""`textheads evaluate MODEL_DIR DATA_FILE [--output metrics.json | --json] [--revision REV]`."""
+"""`textheads evaluate MODEL DATA_FILE [--output metrics.json | --json] [--report report.html] [--revision REV]`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def evaluate(
     data_file: Annotated[Path, typer.Argument(help="Labelled CSV, TSV, JSONL or Parquet file.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write all metrics as JSON to this file ('-': to stdout, instead of the tables).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Write all metrics as JSON to stdout instead of the tables (same as --output -).")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write an HTML report (curves, calibration, worst errors; one file that opens offline).")] = None,
     per_label: Annotated[bool, typer.Option("--per-label/--no-per-label", help="Print the per-label report.")] = True,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoder pass.")] = 64,
     device: DeviceOption = "auto",
@@ -37,23 +38,32 @@ def evaluate(
     import json
 
     from textheads.classifier import TextClassifier
+    from textheads.errors import ConfigError
     from textheads.io import write_json_atomic
     from textheads.ownership import check_output_file
 
     to_stdout = json_ or str(output) == "-"
     if output is not None and not to_stdout:
         check_output_file(output, kind="metrics", inputs=[data_file], model_dir=Path(model_dir))
+    if report is not None:  # before the model is loaded: a refusal costs nothing
+        if output is not None and not to_stdout and report.resolve() == output.resolve():
+            raise ConfigError(f"--report and --output both name {report}: give each its own file")
+        check_output_file(report, kind="report", option="--report", inputs=[data_file], model_dir=Path(model_dir))
     clf = TextClassifier.load(model_dir, revision=revision, device=device, precision=precision.value)
-    metrics = clf.evaluate(data_file, batch_size=batch_size, show_progress=not quiet)
+    metrics = clf.evaluate(data_file, batch_size=batch_size, show_progress=not quiet, report=report)
     if to_stdout:
         typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
         typer.echo(clf.truncation_line(), err=True)  # stdout holds the JSON only
+        if report is not None:
+            typer.echo(f"Report written to {report}", err=True)
         return 0
     print_metrics(metrics, title=f"{data_file}", per_label=per_label)
     typer.echo(clf.truncation_line())
     if output is not None:
         write_json_atomic(output, metrics)
         typer.echo(f"Metrics written to {output}")
+    if report is not None:
+        typer.echo(f"Report written to {report}")
     return 0
 
 

@@ -39,7 +39,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: 600; padding-bottom: .3rem; }
 .chart { margin: .5rem 0 1rem 0; }
 .note { color: #57606a; font-size: .9rem; }
-.scroll { max-height: 32rem; overflow-y: auto; display: inline-block; }
+.scroll { max-height: 32rem; overflow-y: auto; display: inline-block; vertical-align: top; margin-right: 1.2rem; }
 """
 
 
