@@ -45,6 +45,8 @@ class Rendered:
     text: str = ""
     """The page's visible text (tables, headings; not scripts)."""
     legends: list[str] = field(default_factory=list)
+    ticks: list[str] = field(default_factory=list)
+    """The text of every axis tick label, as drawn."""
     """The text of every chart's legend entries, as drawn."""
 
     def drawn(self, name: str) -> bool:
@@ -81,6 +83,7 @@ def render(path: Path, screenshot: Path | None = None) -> Rendered:
             rendered.charts = page.evaluate(_CHART_STATE)
             rendered.text = page.inner_text("body")
             rendered.legends = page.eval_on_selector_all("[data-chart] text.legendtext", "els => els.map(e => e.textContent)")
+            rendered.ticks = page.eval_on_selector_all("[data-chart] g.xtick text, [data-chart] g.ytick text", "els => els.map(e => e.textContent)")
             if screenshot is not None:
                 page.screenshot(path=str(screenshot), full_page=True)
         finally:

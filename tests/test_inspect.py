@@ -293,6 +293,18 @@ def test_the_report_draws_every_section_and_a_chart_per_head_in_chromium(known: 
     assert "pasta oven" in text and "max_length 8" in text
 
 
+@requires_browser
+def test_label_names_are_drawn_as_written_in_the_report(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    rows = [{"text": f"python code {i}", "tags": ["<b>bold</b>"] if i % 2 else ["plain"]} for i in range(12)]
+    data = write_jsonl(tmp_path / "tags.jsonl", rows)
+    page = tmp_path / "inspect.html"
+    args = ["inspect", str(data), "--heads", "tags:multilabel", "--encoder", str(tiny_encoder_dir), "--report", str(page)]
+    assert main([*args, "--set", "data.validation_split=0"]) == 0
+    rendered = render(page)
+    assert rendered.errors == []
+    assert "<b>bold</b>" in rendered.ticks  # plotly would draw the name bold, as "bold", unless escaped
+
+
 def test_data_suffixes_are_the_readers() -> None:
     from textheads.cli.inspect import _DATA_SUFFIXES
     from textheads.data.reading import SUPPORTED_SUFFIXES

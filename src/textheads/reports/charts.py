@@ -11,7 +11,6 @@ head with many labels keeps the page small.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,17 +20,10 @@ from plotly.subplots import make_subplots
 from sklearn.metrics import precision_recall_curve
 
 from textheads.calibration import Reliability
+from textheads.reports.page import plot_text
 
 MAX_POINTS = 200
 _PALETTE = qualitative.Dark24 + qualitative.Light24
-
-
-def plot_text(value: object, limit: int | None = None) -> str:
-    """`value` as text plotly shows literally (escaped), cut to `limit` characters."""
-    text = str(value)
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return html.escape(text, quote=False)
 
 
 def colour(index: int) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from textheads.inspection.figures import DataInspection, HeadInspection, Histogram, LengthInspection
-from textheads.reports.page import ReportPage, Section
+from textheads.reports.page import ReportPage, Section, plot_text
 
 SECTIONS = ("summary", "labels", "cooccurrence", "lengths", "rare-labels", "duplicates")
 """The page's sections (`data-section`), in order."""
@@ -46,15 +46,15 @@ def _head(section: Section, head: HeadInspection, splits: list[str]) -> None:
     )
     if head.kind == "regression":
         if head.histogram is not None:
-            section.chart(_histogram_figure(head.histogram, f"{head.name}: training values", "value"), name=f"head-{head.name}")
+            section.chart(_histogram_figure(head.histogram, f"{plot_text(head.name)}: training values", "value"), name=f"head-{head.name}")
         stats = ("min", "p5", "p25", "median", "p75", "p95", "max", "mean", "std")
         section.table(["split", "rows", *stats], [[split, d.count, *(getattr(d, s) for s in stats)] for split, d in head.distribution.items()])
         return
     figure = go.Figure()
-    names = [label.label for label in reversed(head.labels)]  # most frequent on top
+    names = [plot_text(label.label) for label in reversed(head.labels)]  # most frequent on top
     for split in splits:
         figure.add_bar(y=names, x=[label.counts[split] for label in reversed(head.labels)], orientation="h", name=split)
-    figure.update_layout(title=f"{head.name}: rows per label", barmode="group", xaxis_title="rows", legend_traceorder="normal")
+    figure.update_layout(title=f"{plot_text(head.name)}: rows per label", barmode="group", xaxis_title="rows", legend_traceorder="normal")
     section.chart(figure, name=f"head-{head.name}", height=140 + len(names) * 14 * max(1, len(splits) // 2 + 1))
 
 
@@ -66,11 +66,11 @@ def _cooccurrence(section: Section, heads: list[HeadInspection]) -> None:
         section.text("No multilabel head.", note=True)
     for head in multilabel:
         section.heading(head.name)
-        labels = head.label_order
+        labels = [plot_text(label) for label in head.label_order]
         # The diagonal (each label's own rows) is left blank: it would set the colour scale, and hide the pairs.
         pairs = [[None if i == j else n for j, n in enumerate(row)] for i, row in enumerate(head.cooccurrence)]
         figure = go.Figure(go.Heatmap(z=pairs, x=labels, y=labels, colorscale="Blues", hoverongaps=False, hovertemplate="%{y} and %{x}: %{z} rows<extra></extra>"))
-        figure.update_layout(title=f"{head.name}: training rows carrying both labels", yaxis_autorange="reversed", xaxis_dtick=1, yaxis_dtick=1)
+        figure.update_layout(title=f"{plot_text(head.name)}: training rows carrying both labels", yaxis_autorange="reversed", xaxis_dtick=1, yaxis_dtick=1)
         section.chart(figure, name=f"cooccurrence-{head.name}", height=max(420, 160 + 16 * len(labels)))
         if head.pairs:
             section.table(["label", "with", "rows"], [[p.first, p.second, p.rows] for p in head.pairs], caption="Most frequent pairs")

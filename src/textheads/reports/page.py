@@ -86,6 +86,18 @@ class Section:
         self.parts.append(f'<div class="chart" data-chart="{html.escape(name, quote=True)}">{drawn}</div>')
 
 
+def plot_text(value: object, limit: int | None = None) -> str:
+    """`value` as text plotly shows literally (escaped), cut to `limit` characters.
+
+    Plotly reads a few HTML tags in its strings (`<b>`, `<br>`), so every user string that
+    reaches a figure (a label, a head's name, a text in hover) goes through this.
+    """
+    text = str(value)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return html.escape(text, quote=False)
+
+
 def _cell(value: Any, digits: int) -> str:
     if value is None:
         return "<td></td>"
