@@ -34,7 +34,7 @@ from textheads.hub.upload import upload_files
 COMMIT_A = "a" * 40
 COMMIT_B = "b" * 40
 TEXTS = ["python code and a bug", "bake pasta with garlic", "sleep and exercise"]
-RUN_FILES = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "sample_texts.jsonl",
+RUN_FILES = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
              "train_log.jsonl", "training_config.yaml", "training_data.json", "validation_metrics.json"}
 
 
@@ -281,6 +281,8 @@ def test_a_push_sends_textheads_own_files_of_a_model_directory(model_dir: Path, 
     marker["files"] += ["mlflow.db", "mlartifacts", "tensorboard"]  # what the trackers add
     (folder / ".textheads.json").write_text(json.dumps(marker))
     assert {p.name for p in upload_files(folder)} == RUN_FILES | card
+    # The user's validation texts go up only when asked for.
+    assert {p.name for p in upload_files(folder, with_sample_texts=True)} == RUN_FILES | card | {"sample_texts.jsonl"}
     if not card:
         _card(folder, "transformers")  # a README.md textheads did not write
         assert "README.md" not in {p.name for p in upload_files(folder)}
@@ -321,6 +323,9 @@ def test_a_dry_run_lists_the_files_and_sizes_and_uploads_nothing(model_dir: Path
     assert lines[:-1] == [f"  {p.name}  {decimal(p.stat().st_size)}" for p in files]
     assert lines[-1].startswith(f"Would upload {len(files)} files (")
     assert lines[-1].endswith(f"to {constants.ENDPOINT}/org/toy/tree/v2; nothing was uploaded (--dry-run).")
+    assert "sample_texts.jsonl" not in out
+    assert main(["push", str(model_dir), "org/toy", "--dry-run", "--with-sample-texts"]) == 0
+    assert "  sample_texts.jsonl  " in capsys.readouterr().out
 
 
 def test_a_repo_id_that_is_not_one_is_refused(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

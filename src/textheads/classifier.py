@@ -482,11 +482,13 @@ class TextClassifier:
         private: bool = False,
         commit_message: str | None = None,
         token: str | None = None,
+        with_sample_texts: bool = False,
     ) -> str:
         """Save to a temporary folder, then upload it to the Hugging Face Hub model repo
         `repo_id` (created when missing, private when `private`) on branch `revision`
         (default `main`); returns the repo's URL. The token is `token`, else HF_TOKEN or the
-        stored login. What is sent: see `textheads.hub.upload`.
+        stored login. What is sent: see `textheads.hub.upload` (the sample validation texts
+        only with `with_sample_texts`).
 
         Example:
             >>> clf.push_to_hub("my-org/support-tickets", private=True)  # doctest: +SKIP
@@ -498,7 +500,10 @@ class TextClassifier:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / repo_id.replace("/", "--")  # the default commit message names it
             self.save(folder)
-            return push_folder(folder, repo_id, revision=revision, private=private, commit_message=commit_message, token=token)
+            return push_folder(
+                folder, repo_id, revision=revision, private=private, commit_message=commit_message, token=token,
+                with_sample_texts=with_sample_texts,
+            )
 
     def set_thresholds(self, head: str, thresholds: float | Mapping[str, float]) -> None:
         """Override a multilabel head's decision thresholds: one value for every label, or

@@ -2,10 +2,14 @@
 
 What goes up is what the folder's marker (`.textheads.json`) or export manifest
 (`textheads_onnx.json`) lists as written by textheads, with the run's own files
-(training config, metrics, training log, sample texts) and the model card
-(`README.md`), each a plain file at the top of the folder and of a kind that
+(training config, metrics, training log) and the model card (`README.md`), each
+a plain file at the top of the folder and of a kind that
 `textheads.hub.download` fetches back. Never checkpoints, tracker logs, locks,
 the marker, partial saves, links, or files that textheads did not write.
+
+`sample_texts.jsonl` holds up to 512 of the user's own validation texts (kept to
+check an int8 export against): it goes up only when asked for
+(`with_sample_texts`), since a public repo would publish them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 
 from textheads.errors import ConfigError, ModelLoadError, UploadError
 from textheads.export.manifest import MANIFEST, is_onnx_dir, read_manifest
+from textheads.export.samples import SAMPLE_FILE
 from textheads.hub.download import CARD, MODEL_PATTERNS, NOT_MODEL_PATTERNS, is_repo_id
 from textheads.ownership import (
     LOCK,
@@ -28,7 +33,7 @@ from textheads.ownership import (
 )
 
 
-def upload_files(folder: str | Path) -> list[Path]:
+def upload_files(folder: str | Path, *, with_sample_texts: bool = False) -> list[Path]:
     """The files a push of `folder` sends, by name; `ConfigError` for a folder that is not a
     textheads model directory or ONNX export (see the module docstring)."""
     from huggingface_hub.utils import filter_repo_objects
@@ -40,6 +45,8 @@ def upload_files(folder: str | Path) -> list[Path]:
     candidates = {name for name in owned | {CARD} if _plain_file(folder, name)}
     if CARD in candidates and CARD not in owned and not _is_textheads_card(folder / CARD):
         candidates.discard(CARD)  # someone else's README.md
+    if not with_sample_texts:
+        candidates.discard(SAMPLE_FILE)
     names = sorted(filter_repo_objects(candidates, allow_patterns=MODEL_PATTERNS, ignore_patterns=NOT_MODEL_PATTERNS))
     missing = sorted(required - set(names))
     if missing:
@@ -103,8 +110,9 @@ def push_folder(
     private: bool = False,
     commit_message: str | None = None,
     token: str | None = None,
+    with_sample_texts: bool = False,
 ) -> str:
-    """Upload `upload_files(folder)` to the model repo `repo_id` in one commit, creating the
+    """Upload `upload_files(folder, with_sample_texts=…)` to the model repo `repo_id` in one commit, creating the
     repo (private when `private`; an existing repo keeps its visibility) and the branch
     `revision` when missing; returns the repo's URL. `token` defaults to HF_TOKEN or the
     stored login. Failures are one-line `UploadError`s."""
@@ -114,7 +122,7 @@ def push_folder(
     from textheads.hub.failures import TOKEN_HINT, describe, transport_errors
 
     check_repo_id(repo_id)
-    files = upload_files(folder)
+    files = upload_files(folder, with_sample_texts=with_sample_texts)
     token = token or get_token()
     if not token:
         raise UploadError(f"no Hugging Face token to push {repo_id} with: {TOKEN_HINT} and write to it")
