@@ -45,14 +45,15 @@ def print_inspection(figures: DataInspection, console: Console | None = None) ->
 
 def _print_head(console: Console, head: HeadInspection, splits: list[str]) -> None:
     missing = ", ".join(f"{split} {head.missing_share[split]:.1%}" for split in splits)
-    title = f"{head.name} ({head.kind}, column {head.column!r}); rows without a label: {missing}"
+    # On a line of its own: as a table title it would wrap to the table's width.
+    console.print(Text(f"{head.name} ({head.kind}, column {head.column!r}); rows without a label: {missing}", style="bold"))
     if head.kind == "regression":
-        _print_values(console, head, title)
+        _print_values(console, head)
         return
     names = max((len(label.label) for label in head.labels), default=5)
     # The bar gets what the label, count and split columns leave of the terminal's width.
     width = max(10, min(BAR_WIDTH, console.width - names - 16 - sum(max(len(s), 6) + 3 for s in splits)))
-    table = Table(title=title, title_justify="left")
+    table = Table()
     table.add_column("label", no_wrap=True, min_width=min(names, 40))
     table.add_column("train", justify="right", no_wrap=True)
     table.add_column("", min_width=width, no_wrap=True, style="cyan")
@@ -84,8 +85,8 @@ def _print_pairs(console: Console, head: HeadInspection) -> None:
         console.print(Text(f"{head.name}: {link.label} is {both} {link.with_label} ({link.rows} rows)"))
 
 
-def _print_values(console: Console, head: HeadInspection, title: str) -> None:
-    table = Table(title=title, title_justify="left")
+def _print_values(console: Console, head: HeadInspection) -> None:
+    table = Table()
     # One column per split, one row per statistic: legible in 80 columns.
     table.add_column("")
     for split in head.distribution:
