@@ -6,6 +6,12 @@ test file, and saves two 1280 x 900 views of the page, opened offline in headles
 Chromium, to docs/images/:
 
     python benchmarks/report_screenshot.py
+
+Or views of a report written already, each PNG scrolled to the element a CSS
+selector names (how the README's GoEmotions views were taken):
+
+    python benchmarks/report_screenshot.py --page report.html \
+        --shot 'docs/images/goemotions-pr.png=[data-chart="emotions.precision_recall"]'
 """
 
 from __future__ import annotations
@@ -30,9 +36,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key of the example's config")
     parser.add_argument("--keep", type=Path, help="also keep the report here")
+    parser.add_argument("--page", type=Path, help="take the views of this report instead of training the example")
+    parser.add_argument("--shot", action="append", default=[], metavar="PNG=SELECTOR", help="with --page: a view to save")
     args = parser.parse_args()
     if CHROMIUM is None:
         raise SystemExit("Chromium is not installed (apt-get install chromium)")
+    if args.page is not None:
+        shots = {Path(png): selector or None for png, _, selector in (shot.partition("=") for shot in args.shot)}
+        capture(args.page, shots)
+        for png in shots:
+            print(f"wrote {png}")
+        return
     from textheads import TextClassifier, load_config
 
     keep = args.keep.resolve() if args.keep else None  # before the change of folder
