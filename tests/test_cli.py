@@ -158,8 +158,9 @@ def test_version_and_help_answer_without_importing_the_library() -> None:
     probe = (
         "import sys\n"
         "from textheads.cli import main\n"
-        "for command in ([], ['train'], ['evaluate'], ['predict'], ['export'], ['serve'], ['demo']):\n"
+        "for command in ([], ['train'], ['inspect'], ['evaluate'], ['predict'], ['export'], ['serve'], ['push'], ['demo']):\n"
         "    assert main([*command, '--help']) == 0\n"
+        "assert main(['inspect', 'data.jsonl']) == 2\n"  # a usage error (no --heads) answers before the imports too
         "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'numpy') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True, timeout=120)
