@@ -29,6 +29,13 @@ def _vocabulary() -> list[str]:
     return SPECIAL + chars + ["##" + c for c in chars] + CJK + WORDS
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Frozen-encoder runs cache their vectors in the session's temporary folder, never in the
+    user's ~/.cache/textheads: no test reads what an earlier run left (and CI's times are honest)."""
+    os.environ["TEXTHEADS_CACHE"] = str(tmp_path_factory.mktemp("embedding-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, width-32 random BERT and its tokenizer, saved as a local model directory."""
