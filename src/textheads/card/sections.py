@@ -168,7 +168,8 @@ def _usage(facts: CardFacts) -> str:
     first = next(iter(facts.config.specs))
     return (
         "## How to use\n\n"
-        f"Install textheads{_version(facts)} (with its `onnx` extra for an ONNX export), then, with this folder as `MODEL`:\n\n"
+        f"Install textheads{_version(facts)} (with its `onnx` extra for an ONNX export), then, with `MODEL` this folder "
+        "or, once pushed, its Hugging Face Hub id (`org/name`; add `revision=` or `--revision` for a branch, tag or commit):\n\n"
         "```python\nfrom textheads import TextClassifier\n\n"
         'clf = TextClassifier.load("MODEL")\n'
         'clf.predict(["a text to classify"])        # per text: each head\'s labels, class or value\n'
