@@ -17,7 +17,7 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
-from conftest import three_head_config
+from conftest import make_rows, three_head_config
 from textheads import ConfigError, TextClassifier, load_config
 from textheads.config import build_config
 from textheads.training.checkpoint import latest_checkpoint
@@ -192,6 +192,18 @@ def test_multilingual_text_trains_and_predicts(tiny_encoder_dir: Path, tmp_path:
     texts = ["我 学习", "Grüße aus Köln"]
     assert [p["lang"] for p in clf.predict(texts)] == ["zh", "de"]
     assert clf.predict_proba(texts)["lang"].max(axis=1).min() > 0.9
+
+
+def test_a_labels_file_given_in_python_is_read_from_the_working_directory(
+    tiny_encoder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("topics.txt").write_text("health\ncode\ncook\nunused\n", encoding="utf-8")  # file order, one never seen
+    clf = TextClassifier(
+        {"topics": {"kind": "multilabel", "labels_file": "topics.txt"}},
+        encoder=str(tiny_encoder_dir), max_length=16, train={"max_steps": 1, "batch_size": 8},
+    ).fit(make_rows(24), **QUIET)
+    assert clf.heads_["topics"].labels == ["health", "code", "cook", "unused"]
 
 
 def test_config_from_yaml_with_set_overrides(config_file: Path) -> None:

@@ -294,6 +294,10 @@ def require_labelled_rows(data: LabelledData, heads: Sequence[HeadSpec], *, afte
 
 
 def _resolve_labels(head: HeadSpec, cells: list[Any], discover: bool, path: str) -> HeadSpec:
+    if head.labels_file is not None and head.labels is None:
+        # A config read by `load_config` has its labels files read already (relative to the
+        # config); one given in Python (`TextClassifier(heads=…)`) is read here, from the cwd.
+        head = head.with_labels_resolved()
     if head.kind == "regression" or head.labels is not None:
         return head
     if not discover:
