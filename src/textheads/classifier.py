@@ -232,7 +232,6 @@ class TextClassifier:
         backend.specs = specs
         return True
 
-
     # -- inference --------------------------------------------------------------
 
     @property

@@ -12,7 +12,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from textheads.errors import ModelLoadError, SaveError
 from textheads.io import publish_files
-from textheads.model import TextHeadsModel, register_auto_classes
+from textheads.model import TextHeadsModel
 from textheads.ownership import claim_folder, record_files, refuse_foreign_folder
 
 _TMP_PREFIX = ".tmp-model-"
@@ -61,7 +61,6 @@ def load_model_dir(path: str | Path) -> tuple[TextHeadsModel, PreTrainedTokenize
             f"{path} is not a textheads model directory: expected config.json and "
             "model.safetensors (train one with `textheads train CONFIG`)"
         )
-    register_auto_classes()
     try:
         model = TextHeadsModel.from_pretrained(path, local_files_only=True, trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)

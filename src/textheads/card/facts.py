@@ -67,16 +67,9 @@ def read_facts(folder: Path, *, export: dict[str, Any] | None = None) -> CardFac
 
 def _looks_like_hub_id(name: str) -> bool:
     """True for `org/name` or `name` as the Hub spells ids, and no folder of that name here."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
+    from textheads.hub.download import is_repo_id
 
-    if name.startswith((".", "/", "~")) or Path(name).expanduser().exists():
-        return False
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    return True
+    return not name.startswith((".", "/", "~")) and not Path(name).expanduser().exists() and is_repo_id(name)
 
 
 def _json(path: Path) -> dict[str, Any] | None:
