@@ -222,10 +222,7 @@ class Trainer:
                         means = {key: float(np.mean([p[key] for p in window])) for key in window[0]}
                         self._log({"step": state.global_step, "epoch": self._epochs_done(state), **means, "lr": scheduler.get_last_lr()[0]}, learning_rates(optimizer))
                         window.clear()
-                    if budget is not None and (state.global_step == self._calibration_steps() or replan_after_evaluation or self._plan_is_stale(state, schedule)):
-                        # Re-plan after the first timed steps, after each evaluation (they cost time
-                        # too), and every tenth of the plan between them (a budget shorter than an
-                        # epoch may see no evaluation before its end).
+                    if budget is not None and self._replan_due(state, schedule, after_evaluation=replan_after_evaluation):
                         replan_after_evaluation = False
                         self._plan_to_budget(schedule, state, budget)
                         advance(0, total=schedule.total_steps)
@@ -256,10 +253,14 @@ class Trainer:
         """Steps timed before a `max_time` budget re-plans the schedule."""
         return max(5, min(50, self.total_steps // 20))
 
-    def _plan_is_stale(self, state: TrainerState, schedule: LinearSchedule) -> bool:
-        """True once a tenth of the planned steps (at least the calibration steps) ran since the last plan."""
-        mark_step = self._plan_mark[0]
-        return mark_step >= self._calibration_steps() and state.global_step - mark_step >= max(self._calibration_steps(), schedule.total_steps // 10)
+    def _replan_due(self, state: TrainerState, schedule: LinearSchedule, *, after_evaluation: bool) -> bool:
+        """Whether a `max_time` budget re-plans now: after the first timed steps, after each
+        evaluation (they cost time too), and once a tenth of the plan (at least the calibration
+        steps) ran since the last plan (a budget shorter than an epoch may see no evaluation)."""
+        calibration, mark_step = self._calibration_steps(), self._plan_mark[0]
+        if state.global_step == calibration or after_evaluation:
+            return True
+        return mark_step >= calibration and state.global_step - mark_step >= max(calibration, schedule.total_steps // 10)
 
     def _plan_to_budget(self, schedule: LinearSchedule, state: TrainerState, budget: float) -> None:
         """Re-plan the schedule to end (decayed to 0) within the time budget: shorter when steps
